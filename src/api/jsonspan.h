@@ -1,0 +1,52 @@
+/*
+ * jsonspan.h — finding the exact bytes of a JSON value inside a request body.
+ *
+ * herald stores an event's `data` byte for byte as it was published and
+ * never re-serialises it (DESIGN.md §4). cJSON validates the request as a
+ * whole, but it cannot say where in the text a value started; this small
+ * scanner can. It is also a strict RFC 8259 checker: everything it walks
+ * over must be well-formed JSON (no raw control characters in strings, valid
+ * escapes and UTF-8, the number grammar, bounded nesting), so the bytes
+ * herald stores and later sends are JSON every receiver can parse, even
+ * where cJSON would have been lenient.
+ *
+ * Every function reads only s[0..len) and never allocates; none needs a
+ * terminating NUL. Nesting deeper than JSONSPAN_MAX_DEPTH is refused.
+ */
+#ifndef HERALD_API_JSONSPAN_H
+#define HERALD_API_JSONSPAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSONSPAN_MAX_DEPTH 512
+
+/* A value's bytes are s[start..end): from its first byte to just after its
+ * last, without surrounding whitespace. */
+struct json_span {
+    size_t start, end;
+};
+
+/* True when s[0..len) is exactly one strict JSON value, optionally
+ * surrounded by whitespace (space, tab, CR, LF). */
+bool json_valid(const char *s, size_t len);
+
+/* Skips one strict JSON value starting at s[*pos] (leading whitespace
+ * allowed). On success *pos is just after the value and span (if non-NULL)
+ * holds its bytes. False on malformed input; *pos is then unspecified. */
+bool json_skip_value(const char *s, size_t len, size_t *pos, struct json_span *span);
+
+/* s[0..len) must be one JSON object (whitespace around allowed). Finds the
+ * member of that object (not of nested ones) whose key, once its escapes
+ * are decoded, equals key, and writes the span of its value. Returns how
+ * many members carry that key (0 when absent; more than 1 for duplicate
+ * keys, with span describing the first, which is the one cJSON reports), or
+ * -1 when s is not a strict JSON object. */
+int json_member_span(const char *s, size_t len, const char *key, struct json_span *span);
+
+/* s[0..len) must be one JSON array. Writes the spans of its first max
+ * elements (offsets relative to s) and returns the element count, which may
+ * exceed max; -1 when s is not a strict JSON array. */
+long json_array_spans(const char *s, size_t len, struct json_span *out, size_t max);
+
+#endif

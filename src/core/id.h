@@ -1,0 +1,25 @@
+/*
+ * id.h — prefixed, time-sortable, random identifiers.
+ *
+ * Layout (ULID-style): "<prefix>_" + 26 Crockford base32 characters; the
+ * first 10 encode the creation time in milliseconds, the last 16 carry 80
+ * random bits. Ids therefore sort by creation time as plain strings, and
+ * are not guessable or sequential.
+ */
+#ifndef HERALD_CORE_ID_H
+#define HERALD_CORE_ID_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Longest id including its NUL: a 5-char prefix, '_', 26 chars. */
+#define HERALD_ID_MAX 40
+
+/* Writes a new id with the given prefix ("evt", "wh", ...) into out. */
+void id_new(char out[HERALD_ID_MAX], const char *prefix, int64_t now_ms);
+
+/* True when s looks like an id of this prefix (right length and alphabet).
+ * Used to answer 404 early without touching the store. */
+bool id_valid(const char *s, const char *prefix);
+
+#endif

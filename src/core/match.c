@@ -1,0 +1,64 @@
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "core/match.h"
+
+bool match_event(const char *pattern, const char *type)
+{
+    if (strcmp(pattern, "*") == 0)
+        return true;
+    size_t n = strlen(pattern);
+    if (n >= 2 && pattern[n - 2] == '.' && pattern[n - 1] == '*')
+        return strncmp(pattern, type, n - 1) == 0 && type[n - 1] != '\0';
+    return strcmp(pattern, type) == 0;
+}
+
+bool match_event_json(const char *events_json, const char *type)
+{
+    cJSON *arr = cJSON_Parse(events_json);
+    bool hit = false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it) && match_event(it->valuestring, type)) {
+            hit = true;
+            break;
+        }
+    }
+    cJSON_Delete(arr);
+    return hit;
+}
+
+bool event_type_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 100 || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (s[i + 1] == '.')
+                return false;
+        } else if (!isalnum(c) && c != '_' && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool event_pattern_valid(const char *s)
+{
+    if (strcmp(s, "*") == 0)
+        return true;
+    size_t n = strlen(s);
+    if (n > 2 && s[n - 2] == '.' && s[n - 1] == '*') {
+        char head[128];
+        if (n - 2 >= sizeof head)
+            return false;
+        memcpy(head, s, n - 2);
+        head[n - 2] = '\0';
+        return event_type_name_valid(head);
+    }
+    return event_type_name_valid(s);
+}

@@ -1,0 +1,166 @@
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/commit.h"
+
+/* One waiting caller. Lives on the caller's stack until done is set. */
+struct job {
+    struct store_ingest *items;
+    size_t n;
+    int rc;
+    bool done;
+    struct job *next;
+};
+
+struct committer {
+    struct store *store;
+    size_t max_batch;
+    committer_notify_fn notify;
+    void *notify_arg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* signalled when a job is queued or on stop */
+    pthread_cond_t done; /* broadcast after each commit */
+    struct job *head, *tail;
+    bool stopping;
+    /* Scratch array of the current batch, reused between commits. */
+    struct store_ingest *batch;
+    size_t batch_cap;
+};
+
+/* Takes jobs off the queue until max_batch events are gathered; a single
+ * job larger than that still goes alone, whole, since it must commit as one. */
+static struct job *take_jobs(struct committer *c, size_t *events)
+{
+    struct job *first = c->head, *last = NULL;
+    size_t total = 0;
+    for (struct job *j = c->head; j; j = j->next) {
+        if (last && total + j->n > c->max_batch)
+            break;
+        total += j->n;
+        last = j;
+    }
+    c->head = last->next;
+    if (!c->head)
+        c->tail = NULL;
+    last->next = NULL;
+    *events = total;
+    return first;
+}
+
+static int commit_jobs(struct committer *c, struct job *jobs, size_t total)
+{
+    if (total > c->batch_cap) {
+        c->batch = xrealloc(c->batch, total * sizeof *c->batch);
+        c->batch_cap = total;
+    }
+    size_t k = 0;
+    for (struct job *j = jobs; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            c->batch[k++] = j->items[i];
+    int rc = c->store->ops->ingest(c->store, c->batch, total);
+    if (rc == 0) {
+        k = 0;
+        for (struct job *j = jobs; j; j = j->next)
+            for (size_t i = 0; i < j->n; i++)
+                j->items[i] = c->batch[k++];
+    }
+    return rc;
+}
+
+static void *committer_main(void *arg)
+{
+    struct committer *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->head && !c->stopping)
+            pthread_cond_wait(&c->work, &c->mu);
+        if (!c->head)
+            break;
+        size_t total;
+        struct job *jobs = take_jobs(c, &total);
+        pthread_mutex_unlock(&c->mu);
+
+        int rc = commit_jobs(c, jobs, total);
+        if (rc != 0)
+            log_kv(LOG_ERROR, "ingest commit failed", "error", herald_strerror(rc), NULL);
+        bool created = false;
+        for (struct job *j = jobs; j && rc == 0; j = j->next)
+            for (size_t i = 0; i < j->n; i++)
+                created |= j->items[i].deliveries > 0 && !j->items[i].duplicate;
+        if (created && c->notify)
+            c->notify(c->notify_arg);
+
+        pthread_mutex_lock(&c->mu);
+        for (struct job *j = jobs, *next; j; j = next) {
+            next = j->next;
+            j->rc = rc;
+            j->done = true;
+        }
+        pthread_cond_broadcast(&c->done);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int committer_start(struct committer **out, struct store *s, size_t max_batch,
+                    committer_notify_fn notify, void *arg)
+{
+    struct committer *c = xcalloc(1, sizeof *c);
+    c->store = s;
+    c->max_batch = max_batch ? max_batch : 1000;
+    c->notify = notify;
+    c->notify_arg = arg;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->work, NULL);
+    pthread_cond_init(&c->done, NULL);
+    if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+        free(c);
+        *out = NULL;
+        return HERALD_ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+int committer_submit(struct committer *c, struct store_ingest *items, size_t n)
+{
+    if (n == 0)
+        return 0;
+    struct job job = {.items = items, .n = n, .rc = HERALD_ESTORE};
+    pthread_mutex_lock(&c->mu);
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->mu);
+        return HERALD_ESHUTDOWN;
+    }
+    if (c->tail)
+        c->tail->next = &job;
+    else
+        c->head = &job;
+    c->tail = &job;
+    pthread_cond_signal(&c->work);
+    while (!job.done)
+        pthread_cond_wait(&c->done, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    return job.rc;
+}
+
+void committer_stop(struct committer *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->work);
+    pthread_cond_destroy(&c->done);
+    free(c->batch);
+    free(c);
+}

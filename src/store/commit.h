@@ -1,0 +1,36 @@
+/*
+ * commit.h — group commit for ingest.
+ *
+ * API threads hand their events to the committer and block; one committer
+ * thread takes everything queued so far and commits it with a single
+ * store->ingest() call (one transaction, one fsync), then wakes every
+ * waiter with its outcome. Under load many requests share one commit, so
+ * durability does not cap throughput; alone, a request waits for just its
+ * own commit.
+ */
+#ifndef HERALD_STORE_COMMIT_H
+#define HERALD_STORE_COMMIT_H
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+struct committer;
+
+/* Callback run on the committer thread after each successful commit that
+ * created deliveries (the dispatcher's wake-up). */
+typedef void (*committer_notify_fn)(void *arg);
+
+/* Starts the committer thread. max_batch caps events per transaction. */
+int committer_start(struct committer **out, struct store *s, size_t max_batch,
+                    committer_notify_fn notify, void *arg);
+
+/* Commits items (see store_ingest in store.h) and returns the store's
+ * result once they are durable; blocks the calling thread. Items are
+ * filled in place. HERALD_ESHUTDOWN after committer_stop began. */
+int committer_submit(struct committer *c, struct store_ingest *items, size_t n);
+
+/* Commits what is queued, stops the thread, frees c. NULL is fine. */
+void committer_stop(struct committer *c);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * sqlite_schema.h — the SQLite backend's schema, as versioned migrations.
+ *
+ * Private to sqlite.c. Migration i (0-based) moves the database from
+ * PRAGMA user_version i to i+1; sqlite.c applies the missing ones in one
+ * IMMEDIATE transaction at open, so a database is always at a version
+ * this list knows. Never edit a migration that has shipped: append one.
+ *
+ * Conventions: times are INTEGER milliseconds since the epoch, 0 meaning
+ * "never"; ids are the caller's prefixed ULID-style text; event payloads
+ * are the published bytes, unchanged.
+ *
+ * deliveries.due_at is the one column the dispatcher's hot paths read: the
+ * time from which claim_due may take the row, or NULL when nothing may
+ * (succeeded, failed, or its webhook is disabled, "parked"). For a pending
+ * row it equals next_attempt_at, for an in-flight one lease_expires_at (an
+ * expired lease is reclaimed). A partial index on it keeps claim_due and
+ * next_due O(log n + batch) however many finished or parked rows exist, so
+ * a disabled webhook's backlog never slows the others.
+ */
+#ifndef HERALD_STORE_SQLITE_SCHEMA_H
+#define HERALD_STORE_SQLITE_SCHEMA_H
+
+static const char *const sqlite_migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE accounts ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'account')),"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  prefix TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX api_keys_account ON api_keys(account_id);"
+
+    "CREATE TABLE event_types ("
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  sample TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, name));"
+
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  url TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  content_type TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  headers TEXT NOT NULL DEFAULT '{}',"
+    "  max_attempts INTEGER NOT NULL,"
+    "  rate_limit INTEGER NOT NULL DEFAULT 0,"
+    "  max_in_flight INTEGER NOT NULL,"
+    "  enabled INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  signature_scheme TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  prev_secret TEXT,"
+    "  prev_secret_expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  disabled_reason TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  modified_at INTEGER NOT NULL,"
+    "  last_execution_at INTEGER NOT NULL DEFAULT 0,"
+    "  failing_since INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX webhooks_account ON webhooks(account_id, created_at);"
+
+    /* Events are never deleted, so deliveries and attempts may reference
+     * them without a foreign key check on the hot path. */
+    "CREATE TABLE events ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id TEXT NOT NULL REFERENCES accounts(id),"
+    "  type TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  idempotency_key TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX events_idempotency ON events(account_id, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;"
+    "CREATE INDEX events_account ON events(account_id, created_at, id);"
+
+    /* No foreign key to webhooks: deleting a webhook keeps its deliveries
+     * (failed) and attempts for the record. */
+    "CREATE TABLE deliveries ("
+    "  id TEXT PRIMARY KEY,"
+    "  event_id TEXT NOT NULL,"
+    "  webhook_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status IN ('pending', 'in_flight', 'succeeded', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  lease_owner TEXT,"
+    "  lease_expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  due_at INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX deliveries_due ON deliveries(due_at) WHERE due_at IS NOT NULL;"
+    "CREATE INDEX deliveries_event ON deliveries(event_id);"
+    /* Serves recover (failed, by created_at), delete and (un)parking. */
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, status, created_at);"
+    /* lease_owner is set only while in flight, so this stays small. */
+    "CREATE INDEX deliveries_lease ON deliveries(lease_owner)"
+    "  WHERE lease_owner IS NOT NULL;"
+
+    "CREATE TABLE attempts ("
+    "  id TEXT PRIMARY KEY,"
+    "  delivery_id TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  webhook_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  response_code INTEGER NOT NULL,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  ok INTEGER NOT NULL,"
+    "  response_body BLOB,"
+    "  request_headers TEXT);"
+    /* The webhook log: newest first, (started_at, id) gives a total order. */
+    "CREATE INDEX attempts_webhook ON attempts(webhook_id, started_at, id);"
+    "CREATE INDEX attempts_delivery ON attempts(delivery_id);"
+    "CREATE INDEX attempts_event ON attempts(event_id);",
+};
+
+#endif
