@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "dispatch/dispatcher.h"
 #include "store/commit.h"
+#include "store/seal.h"
 #include "store/store.h"
 
 const char *cli_db_url(const char *flag)
@@ -317,6 +318,8 @@ int cli_serve(int argc, char **argv)
                herald_strerror(rc), NULL);
         goto out;
     }
+    if ((rc = store_seal_from_env(&h.store)) != 0)
+        goto out;
     if ((rc = bootstrap(&h)) != 0) {
         log_kv(LOG_ERROR, "cannot bootstrap the database", "error", herald_strerror(rc), NULL);
         goto out;
