@@ -317,6 +317,16 @@ struct store_ops {
                         int64_t *total);
 
     int (*stats)(struct store *s, struct store_stats *out);
+
+    /* Cross-node wake-ups (PostgreSQL LISTEN/NOTIFY). Optional: NULL in a
+     * backend whose writers all live in this process (SQLite), where the
+     * committer wakes the dispatcher directly. notify_fd returns a file
+     * descriptor that becomes readable when any node committed deliveries
+     * that may be due now (or -1 while disconnected); notify_consume reads
+     * and discards the pending notifications. Both are called from the
+     * dispatcher thread only. */
+    int (*notify_fd)(struct store *s);
+    void (*notify_consume)(struct store *s);
 };
 
 struct store {
