@@ -233,6 +233,15 @@ struct store_stats {
     int64_t attempts;
 };
 
+/* One time bucket of an account's attempts (the dashboard's overview). */
+struct store_bucket {
+    int64_t start; /* bucket start, ms, a multiple of the bucket size */
+    int64_t attempts;
+    int64_t succeeded; /* attempts with no error */
+    int64_t total_ms;  /* sum of durations, for the mean */
+    int64_t max_ms;
+};
+
 struct store;
 
 struct store_ops {
@@ -317,6 +326,11 @@ struct store_ops {
                         int64_t *total);
 
     int (*stats)(struct store *s, struct store_stats *out);
+    /* The account's attempts with started_at >= since, grouped in buckets of
+     * bucket_ms (start = started_at - started_at % bucket_ms), oldest first,
+     * empty buckets omitted. */
+    int (*attempt_series)(struct store *s, const char *account_id, int64_t since,
+                          int64_t bucket_ms, struct store_bucket **out, size_t *n);
 
     /* Cross-node wake-ups (PostgreSQL LISTEN/NOTIFY). Optional: NULL in a
      * backend whose writers all live in this process (SQLite), where the
