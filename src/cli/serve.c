@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -110,6 +111,8 @@ enum {
     OPT_MAX_BODY,
     OPT_LOG_LEVEL,
     OPT_DB_POOL,
+    OPT_NO_DISPATCH,
+    OPT_MAX_IN_FLIGHT,
 };
 
 static int usage_error(const char *what, const char *value)
@@ -151,6 +154,8 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"db-pool", required_argument, NULL, OPT_DB_POOL},
+        {"no-dispatch", no_argument, NULL, OPT_NO_DISPATCH},
+        {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
         {NULL, 0, NULL, 0},
     };
     int rc = apply_env(c);
@@ -222,6 +227,14 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
                 return usage_error("--db-pool", optarg);
             c->db_pool = (int)v;
             break;
+        case OPT_NO_DISPATCH:
+            c->no_dispatch = true;
+            break;
+        case OPT_MAX_IN_FLIGHT:
+            if (!parse_int64(optarg, 1, 100000, &v))
+                return usage_error("--max-in-flight", optarg);
+            c->max_in_flight_total = (int)v;
+            break;
         default:
             return 2;
         }
@@ -284,6 +297,18 @@ static int bootstrap(struct herald *h)
     return 0;
 }
 
+/* Every delivery in flight and every API connection holds a descriptor;
+ * the default soft limit of 1024 would cap herald far below what it can
+ * carry. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void warn_plain_secrets(void)
 {
     if (!getenv("HERALD_MASTER_KEY"))
@@ -325,9 +350,11 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     warn_plain_secrets();
-    if ((rc = dispatcher_start(&h.dispatcher, &h.cfg, h.store)) != 0)
+    raise_fd_limit();
+    if (!h.cfg.no_dispatch && (rc = dispatcher_start(&h.dispatcher, &h.cfg, h.store)) != 0)
         goto out;
-    if ((rc = committer_start(&h.committer, h.store, 1000, dispatcher_wake_cb, h.dispatcher)) != 0)
+    if ((rc = committer_start(&h.committer, h.store, 1000,
+                              h.dispatcher ? dispatcher_wake_cb : NULL, h.dispatcher)) != 0)
         goto out;
     if ((rc = api_start(&api, &h)) != 0) {
         log_kv(LOG_ERROR, "cannot listen", "error", herald_strerror(rc), NULL);

@@ -41,6 +41,7 @@ struct herald_config {
     int max_in_flight_total;      /* dispatcher's global cap on transfers */
     int db_pool;                  /* PostgreSQL connections */
     char node_id[64];             /* lease owner name; host:pid by default */
+    bool no_dispatch;             /* API-only node: accept and store, send nothing */
 };
 
 /* Fills every field with its default. */
