@@ -129,6 +129,10 @@ static const char *const sqlite_migrations[] = {
     "CREATE INDEX attempts_webhook ON attempts(webhook_id, started_at, id);"
     "CREATE INDEX attempts_delivery ON attempts(delivery_id);"
     "CREATE INDEX attempts_event ON attempts(event_id);",
+
+    /* 2: an account's attempts by time, for attempt_series (the dashboard's
+     * overview) and account-wide logs, without a scan of every account's. */
+    "CREATE INDEX attempts_account ON attempts(account_id, started_at, id);",
 };
 
 #endif
