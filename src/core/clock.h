@@ -12,6 +12,8 @@
 int64_t clock_now_ms(void);
 /* Monotonic time in ms, for durations and timers. */
 int64_t clock_mono_ms(void);
+/* Monotonic time in µs, for short durations (commit latency). */
+int64_t clock_mono_us(void);
 
 /* Formats ms as "2025-10-05T14:30:00.123Z" (always millisecond precision)
  * into out[32]. */

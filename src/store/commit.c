@@ -2,8 +2,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/commit.h"
 
@@ -85,7 +87,11 @@ static void *committer_main(void *arg)
         struct job *jobs = take_jobs(c, &total);
         pthread_mutex_unlock(&c->mu);
 
+        int64_t t0 = clock_mono_us();
         int rc = commit_jobs(c, jobs, total);
+        metrics_commit(clock_mono_us() - t0);
+        if (rc == 0)
+            metrics_events_ingested((int64_t)total);
         if (rc != 0)
             log_kv(LOG_ERROR, "ingest commit failed", "error", herald_strerror(rc), NULL);
         bool created = false;
