@@ -197,7 +197,7 @@ class Herald:
         return ids
 
     def metrics(self):
-        self.conn.request("GET", "/metrics")
+        self.conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {self.key}"})
         r = self.conn.getresponse()
         text = r.read().decode()
         out = {}
@@ -211,7 +211,7 @@ class Herald:
     def ledger(self):
         m = self.metrics()
         get = lambda s: m.get(f'herald_deliveries{{status="{s}"}}', 0)
-        return {"pending": get("pending"), "in_flight": get("in_flight"),
+        return {"pending": get("pending") + get("in_flight"), "in_flight": get("in_flight"),
                 "succeeded": get("succeeded"), "failed": get("failed")}
 
     def wait_drained(self, expected, timeout=900, poll=0.1):

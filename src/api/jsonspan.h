@@ -49,4 +49,17 @@ int json_member_span(const char *s, size_t len, const char *key, struct json_spa
  * exceed max; -1 when s is not a strict JSON array. */
 long json_array_spans(const char *s, size_t len, struct json_span *out, size_t max);
 
+/* cJSON ends a string at a decoded NUL, so "a\u0000b" reads as "a": a
+ * field check would pass on a value that is not what was sent. These find
+ * such escapes so callers can refuse them where cJSON reads the text. */
+
+/* Offset of the backslash of the first \u0000 escape at or after from, in
+ * any string (key or value) of s, or -1. s must be strict JSON. */
+long json_find_nul_escape(const char *s, size_t len, size_t from);
+
+/* s must be one JSON object. Writes the decoded key of the top-level
+ * member whose key or value covers offset into key[cap] (truncated at a
+ * decoded NUL or at cap - 1) and returns true; false when none does. */
+bool json_member_at(const char *s, size_t len, size_t offset, char *key, size_t cap);
+
 #endif

@@ -11,6 +11,10 @@ struct api_server;
 /* Starts listening on h->cfg.listen_host:listen_port. */
 int api_start(struct api_server **out, struct herald *h);
 
+/* The TCP port actually bound: listen_port, or the one the system chose
+ * when listen_port is 0 (tests). 0 for NULL. */
+int api_port(const struct api_server *srv);
+
 /* Stops accepting, finishes running requests, frees. NULL is fine. */
 void api_stop(struct api_server *srv);
 

@@ -133,7 +133,7 @@ int metrics_render(struct buf *out, const struct store_stats *st)
                          "Duration of one ingest group commit.", &hists[HIST_COMMIT]);
     if (rc == 0 && st)
         rc = buf_printf(out,
-                        "# HELP herald_deliveries Deliveries in the store by status.\n"
+                        "# HELP herald_deliveries Deliveries in the store by status (disjoint).\n"
                         "# TYPE herald_deliveries gauge\n"
                         "herald_deliveries{status=\"pending\"} %lld\n"
                         "herald_deliveries{status=\"in_flight\"} %lld\n"
@@ -141,7 +141,7 @@ int metrics_render(struct buf *out, const struct store_stats *st)
                         "herald_deliveries{status=\"failed\"} %lld\n"
                         "# HELP herald_events Events in the store.\n"
                         "# TYPE herald_events gauge\nherald_events %lld\n",
-                        (long long)st->pending, (long long)st->in_flight,
+                        (long long)(st->pending - st->in_flight), (long long)st->in_flight,
                         (long long)st->succeeded, (long long)st->failed, (long long)st->events);
     return rc;
 }

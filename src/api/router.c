@@ -1,0 +1,134 @@
+/* router.c — matching a request to its route (see router.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/handlers.h"
+#include "api/router.h"
+#include "core/util.h"
+
+const struct route api_routes[] = {
+    {"GET", "/healthz", ROUTE_PUBLIC, api_healthz},
+    {"GET", "/readyz", ROUTE_PUBLIC, api_readyz},
+    {"GET", "/openapi.json", ROUTE_PUBLIC, api_openapi},
+    {"GET", "/metrics", ROUTE_ADMIN, api_metrics},
+    {"GET", "/v1/me", ROUTE_ACCOUNT, api_me},
+
+    {"POST", "/v1/webhooks", ROUTE_ACCOUNT, api_webhook_create},
+    {"GET", "/v1/webhooks", ROUTE_ACCOUNT, api_webhook_list},
+    {"GET", "/v1/webhooks/{id}", ROUTE_ACCOUNT, api_webhook_get},
+    {"PATCH", "/v1/webhooks/{id}", ROUTE_ACCOUNT, api_webhook_update},
+    {"POST", "/v1/webhooks/{id}", ROUTE_ACCOUNT, api_webhook_update},
+    {"DELETE", "/v1/webhooks/{id}", ROUTE_ACCOUNT, api_webhook_delete},
+    {"GET", "/v1/webhooks/{id}/secret", ROUTE_ACCOUNT, api_webhook_secret},
+    {"POST", "/v1/webhooks/{id}/secret/rotate", ROUTE_ACCOUNT, api_webhook_rotate},
+    {"POST", "/v1/webhooks/{id}/test", ROUTE_ACCOUNT, api_webhook_test},
+    {"GET", "/v1/webhooks/{id}/log", ROUTE_ACCOUNT, api_webhook_log},
+    {"POST", "/v1/webhooks/{id}/recover", ROUTE_ACCOUNT, api_webhook_recover},
+
+    {"POST", "/v1/events", ROUTE_ACCOUNT, api_event_publish},
+    {"GET", "/v1/events", ROUTE_ACCOUNT, api_event_list},
+    {"POST", "/v1/events/batch", ROUTE_ACCOUNT, api_event_batch},
+    {"GET", "/v1/events/{id}", ROUTE_ACCOUNT, api_event_get},
+
+    {"GET", "/v1/deliveries/{id}", ROUTE_ACCOUNT, api_delivery_get},
+    {"POST", "/v1/deliveries/{id}/retry", ROUTE_ACCOUNT, api_delivery_retry},
+
+    {"GET", "/v1/event-types", ROUTE_ACCOUNT, api_event_type_list},
+    {"POST", "/v1/event-types", ROUTE_ACCOUNT, api_event_type_create},
+    {"GET", "/v1/event-types/{name}", ROUTE_ACCOUNT, api_event_type_get},
+
+    {"GET", "/v1/accounts", ROUTE_ADMIN, api_account_list},
+    {"POST", "/v1/accounts", ROUTE_ADMIN, api_account_create},
+    {"GET", "/v1/accounts/{id}", ROUTE_ADMIN, api_account_get},
+    {"POST", "/v1/accounts/{id}/keys", ROUTE_ADMIN, api_key_create},
+    {"DELETE", "/v1/keys/{id}", ROUTE_ADMIN, api_key_revoke},
+    {NULL, NULL, ROUTE_PUBLIC, NULL},
+};
+
+/* Splits the scratch copy of the path at '/' in place. */
+static size_t split(char *p, char **seg, size_t max)
+{
+    size_t n = 0;
+    if (*p != '/')
+        return (size_t)-1;
+    while (*p == '/') {
+        *p++ = '\0';
+        if (n == max)
+            return (size_t)-1;
+        seg[n++] = p;
+        p += strcspn(p, "/");
+    }
+    return n;
+}
+
+/* Compares a pattern with the split path, capturing {param} segments. */
+static bool match_pattern(const char *pat, char **seg, size_t nseg, const char **params,
+                          size_t *nparams)
+{
+    size_t i = 0, np = 0;
+    while (*pat == '/') {
+        pat++;
+        size_t len = strcspn(pat, "/");
+        if (i == nseg)
+            return false;
+        if (len > 2 && pat[0] == '{' && pat[len - 1] == '}') {
+            if (!*seg[i] || np == API_MAX_PARAMS)
+                return false;
+            params[np++] = seg[i];
+        } else if (strlen(seg[i]) != len || memcmp(seg[i], pat, len) != 0) {
+            return false;
+        }
+        i++;
+        pat += len;
+    }
+    if (i != nseg)
+        return false;
+    *nparams = np;
+    return true;
+}
+
+static void allow_add(struct route_match *m, const char *method)
+{
+    if (strstr(m->allow, method))
+        return;
+    size_t n = strlen(m->allow);
+    snprintf(m->allow + n, sizeof m->allow - n, "%s%s", n ? ", " : "", method);
+}
+
+void router_match(const struct route *table, const char *method, const char *path,
+                  struct route_match *m)
+{
+    char *seg[ROUTER_SEGMENTS_MAX];
+    m->route = NULL;
+    m->path_known = false;
+    m->allow[0] = '\0';
+    m->n_params = 0;
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    if (!str_copy(m->scratch, sizeof m->scratch, path))
+        return;
+    size_t n = strlen(m->scratch);
+    if (n > 1 && m->scratch[n - 1] == '/')
+        m->scratch[n - 1] = '\0';
+    size_t nseg = split(m->scratch, seg, ROUTER_SEGMENTS_MAX);
+    if (nseg == (size_t)-1)
+        return;
+    for (const struct route *r = table; r->pattern; r++) {
+        const char *params[API_MAX_PARAMS];
+        size_t np = 0;
+        if (!match_pattern(r->pattern, seg, nseg, params, &np))
+            continue;
+        allow_add(m, r->method);
+        if (strcmp(r->method, "GET") == 0)
+            allow_add(m, "HEAD");
+        if (m->route || strcmp(r->method, method) != 0) {
+            m->path_known = true;
+            continue;
+        }
+        m->route = r;
+        memcpy(m->params, params, sizeof params);
+        m->n_params = np;
+    }
+    if (m->route)
+        m->path_known = false;
+}

@@ -1,0 +1,301 @@
+/* server.c — the libmicrohttpd daemon: reads requests (body capped),
+ * routes them, authenticates, runs the handler and sends its answer.
+ *
+ * One thread per connection: ingest handlers block until the group commit
+ * made their events durable, and a blocked handler must not stall other
+ * clients. Connection count, per-IP connections, idle time and header
+ * memory are all bounded (DESIGN.md §6). */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "api/handlers.h"
+#include "api/http.h"
+#include "api/router.h"
+#include "api/server.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#define CONNECTION_LIMIT 1024
+#define PER_IP_CONNECTION_LIMIT 256
+#define IDLE_TIMEOUT_S 30
+/* Memory per connection for the request line and headers (and the read
+ * buffer): larger header blocks are refused by libmicrohttpd. */
+#define CONNECTION_MEMORY 65536
+/* A body announced or sent beyond the cap is answered 413; past this many
+ * times the cap, an unannounced (chunked) body is cut by closing. */
+#define DISCARD_FACTOR 4
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    struct herald *h;
+    int port;
+};
+
+/* State of one request while its body arrives. */
+struct req_ctx {
+    struct buf body;
+    bool too_big;
+    bool answered; /* a response was queued before the body was read */
+    size_t discarded;
+    int64_t started; /* monotonic ms */
+};
+
+static void log_request(const char *method, const char *path, int status, int64_t started)
+{
+    char st[8], ms[24];
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(ms, sizeof ms, "%lld", (long long)(clock_mono_ms() - started));
+    log_kv(LOG_DEBUG, "request", "method", method, "path", path, "status", st, "ms", ms, NULL);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *rs)
+{
+    struct MHD_Response *r;
+    if (rs->body) {
+        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            rs->body = NULL; /* libmicrohttpd frees it now */
+    } else {
+        r = MHD_create_response_from_buffer(
+            rs->len, (void *)(rs->static_body ? rs->static_body : ""), MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r)
+        return MHD_NO;
+    if (rs->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    bool cache_set = false;
+    for (size_t i = 0; i < rs->n_headers; i++) {
+        MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value);
+        cache_set |= strcmp(rs->headers[i].name, "Cache-Control") == 0;
+    }
+    /* API answers carry secrets and per-account data: never cached. */
+    if (!cache_set)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void dispatch(struct api_server *srv, struct req_ctx *c, struct MHD_Connection *conn,
+                     const char *url, const char *method, struct api_resp *rs)
+{
+    struct api_req rq = {
+        .h = srv->h,
+        .conn = conn,
+        .method = method,
+        .path = url,
+        .body = c->body.data ? c->body.data : "",
+        .body_len = c->body.len,
+        .now = clock_now_ms(),
+    };
+    struct route_match m;
+    if (c->too_big) {
+        resp_error(rs, HTTP_TOO_LARGE, "too_large", NULL, "the body exceeds %zu bytes",
+                   srv->h->cfg.max_body);
+        return;
+    }
+    router_match(api_routes, method, url, &m);
+    if (!m.route) {
+        bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+        if (get && !m.path_known && api_asset(url, rs))
+            return;
+        if (m.path_known) {
+            resp_error(rs, HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
+                       "%s is not allowed here; allowed: %s", method, m.allow);
+            resp_header(rs, MHD_HTTP_HEADER_ALLOW, m.allow);
+        } else {
+            resp_error(rs, HTTP_NOT_FOUND, "not_found", NULL, "no such route");
+        }
+        return;
+    }
+    memcpy(rq.params, m.params, sizeof rq.params);
+    rq.n_params = m.n_params;
+    if (m.route->auth != ROUTE_PUBLIC && !auth_request(&rq, rs, m.route->auth == ROUTE_ADMIN))
+        return;
+    m.route->fn(&rq, rs);
+    if (rs->status == 0) /* a handler that forgot to answer is a bug, not a 200 */
+        resp_error(rs, HTTP_INTERNAL, "internal", NULL, "the request could not be answered");
+}
+
+static enum MHD_Result answer_now(struct MHD_Connection *conn, struct req_ctx *c, const char *url,
+                                  const char *method, struct api_resp *rs)
+{
+    enum MHD_Result ret = send_resp(conn, rs);
+    log_request(method, url, rs->status, c->started);
+    resp_release(rs);
+    return ret;
+}
+
+/* Sets up a request on its first call; answers 413 at once when the
+ * announced body is already too large, before reading any of it. */
+static enum MHD_Result begin(struct api_server *srv, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
+{
+    struct req_ctx *c = xcalloc(1, sizeof *c);
+    buf_init(&c->body, srv->h->cfg.max_body);
+    c->started = clock_mono_ms();
+    *con_cls = c;
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t n;
+    if (!cl || !parse_strict_int(cl, 0, INT64_MAX, &n) || (uint64_t)n <= srv->h->cfg.max_body)
+        return MHD_YES;
+    struct api_resp rs = {0};
+    c->too_big = c->answered = true;
+    resp_error(&rs, HTTP_TOO_LARGE, "too_large", NULL, "the body exceeds %zu bytes",
+               srv->h->cfg.max_body);
+    return answer_now(conn, c, url, method, &rs);
+}
+
+/* Keeps body bytes up to the cap; past it, counts and drops them so the
+ * client still gets its 413, unless it goes on far beyond. */
+static enum MHD_Result take_body(struct api_server *srv, struct req_ctx *c, const char *data,
+                                 size_t *size)
+{
+    size_t n = *size;
+    *size = 0;
+    if (c->answered)
+        return MHD_YES;
+    if (!c->too_big && buf_append(&c->body, data, n) != 0) {
+        c->too_big = true;
+        c->discarded = c->body.len;
+        buf_release(&c->body);
+    }
+    if (c->too_big) {
+        c->discarded += n;
+        /* libmicrohttpd cannot answer in the middle of a body: a client
+         * that keeps sending far past the cap is simply disconnected. */
+        if (c->discarded > DISCARD_FACTOR * srv->h->cfg.max_body)
+            return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct api_server *srv = cls;
+    struct req_ctx *c = *con_cls;
+    (void)version;
+    if (!c)
+        return begin(srv, conn, url, method, con_cls);
+    if (*upload_size)
+        return take_body(srv, c, upload_data, upload_size);
+    if (c->answered)
+        return MHD_YES;
+    struct api_resp rs = {0};
+    c->answered = true;
+    dispatch(srv, c, conn, url, method, &rs);
+    return answer_now(conn, c, url, method, &rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req_ctx *c = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!c)
+        return;
+    buf_release(&c->body);
+    free(c);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_kv(LOG_DEBUG, "http server", "detail", msg, NULL);
+}
+
+/* Resolves the listen address: an IPv4 or IPv6 literal (or a name). */
+static int listen_addr(const struct herald_config *cfg, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[8];
+    const char *host = cfg->listen_host;
+    char lit[256];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        snprintf(lit, sizeof lit, "%.*s", (int)(n - 2), host + 1);
+        host = lit;
+    }
+    if (cfg->listen_port < 0 || cfg->listen_port > 65535)
+        return HERALD_EINVAL;
+    snprintf(port, sizeof port, "%d", cfg->listen_port);
+    if (getaddrinfo(*host ? host : NULL, port, &hints, &res) != 0 || !res)
+        return HERALD_EINVAL;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int api_start(struct api_server **out, struct herald *h)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    *out = NULL;
+    int rc = listen_addr(&h->cfg, &ss, &sslen);
+    if (rc) {
+        log_kv(LOG_ERROR, "cannot resolve the listen address", "host", h->cfg.listen_host, NULL);
+        return rc;
+    }
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) {
+        static const struct in6_addr any = IN6ADDR_ANY_INIT;
+        bool wildcard = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, &any, sizeof any) == 0;
+        flags |= wildcard ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    }
+    struct api_server *srv = xcalloc(1, sizeof *srv);
+    srv->h = h;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)h->cfg.listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        free(srv);
+        log_kv(LOG_ERROR, "cannot start the HTTP server", "host", h->cfg.listen_host, NULL);
+        return HERALD_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : h->cfg.listen_port;
+    *out = srv;
+    return 0;
+}
+
+int api_port(const struct api_server *srv)
+{
+    return srv ? srv->port : 0;
+}
+
+void api_stop(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    /* Joins every connection thread: running handlers finish first. */
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}
