@@ -63,8 +63,9 @@ if [ "$mode" = test ]; then
     # The official Standard Webhooks library verifies herald's signatures in
     # the integration tests. The lock file pins it; node_modules is not in git.
     nodedir=tests/integration/node
-    if [ ! -d "$nodedir/node_modules/standardwebhooks" ] ||
-        [ "$nodedir/package-lock.json" -nt "$nodedir/node_modules/.package-lock.json" ]; then
+    stamp="$nodedir/node_modules/.package-lock.json"
+    if [ ! -d "$nodedir/node_modules/standardwebhooks" ] || [ ! -f "$stamp" ] ||
+        [ -n "$(find "$nodedir/package-lock.json" -newer "$stamp")" ]; then
         echo "deps.sh: npm ci in $nodedir"
         (cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error)
     else

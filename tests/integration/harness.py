@@ -103,6 +103,29 @@ def tail(path, n=40):
         return ""
 
 
+def batch_ids(j):
+    """The event ids of a POST /v1/events/batch answer: {"events":[…]} or
+    {"items":[…]}, each an object with "id" (or a bare id)."""
+    items = None
+    if isinstance(j, dict):
+        items = j.get("events") if j.get("events") is not None else j.get("items")
+    elif isinstance(j, list):
+        items = j
+    check(isinstance(items, list), "batch answer lists its events: %r" % (j,))
+    return [i["id"] if isinstance(i, dict) else i for i in items]
+
+
+def sign_v1(secret, msg_id, timestamp, body):
+    """Standard Webhooks v1 signature, computed independently of herald:
+    HMAC-SHA256 keyed with base64-decode(secret minus whsec_) over
+    id.timestamp.body."""
+    import hashlib
+    import hmac
+    key = base64.b64decode(secret[len("whsec_"):] if secret.startswith("whsec_") else secret)
+    msg = ("%s.%s." % (msg_id, timestamp)).encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+
+
 # --------------------------------------------------------------------------
 # API client
 
@@ -190,7 +213,12 @@ class Client:
             path += ("&" if "?" in path else "?") + urllib.parse.urlencode(query, doseq=True)
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request(method, path, body=data, headers=hdrs)
+            try:
+                conn.request(method, path, body=data, headers=hdrs)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (413) and close before reading all
+                # of a large body; its answer is still there to read.
+                pass
             r = conn.getresponse()
             return Response(r.status, r.headers, r.read())
         finally:
@@ -275,7 +303,10 @@ class Herald:
     def __init__(self, dev=True, retry_schedule="0.2,0.4", args=(), env=None, folder=None,
                  db=None):
         self.bin = herald_bin()
-        self.dir = folder or tempfile.mkdtemp(prefix="herald-it-")
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix="herald-it-")
+            _tmp_dirs.append(folder)
+        self.dir = folder
         self.db = db or os.path.join(self.dir, "herald.db")
         self.port = free_port()
         self.dev = dev
@@ -508,7 +539,12 @@ class Receiver:
 
             do_POST = do_PUT = do_PATCH = do_GET = do_DELETE = _handle
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # herald opens many connections at once; the default backlog
+            # of 5 would drop handshakes and stall them in TCP retransmits.
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -530,6 +566,10 @@ class Receiver:
                  what="%d request(s) at %s (have %d)" % (n, path or "receiver",
                                                         len(self.received(path))))
         return self.received(path)
+
+    def release_hangs(self):
+        """Hanging handlers (and any later ones) close without answering."""
+        self.release.set()
 
     def stop(self):
         self.release.set()
@@ -575,6 +615,7 @@ class NodeReceiver:
 
 
 _cases = []
+_tmp_dirs = []  # folders Herald made; removed when every case passed
 
 
 def case(fn):
@@ -620,6 +661,13 @@ def main(setup=None, teardown=None):
         except Exception:
             failed += 1
             print("FAIL teardown\n" + _indent(traceback.format_exc()), flush=True)
+    if failed or os.environ.get("HERALD_KEEP_TMP"):
+        for d in _tmp_dirs:
+            print("kept %s (database, admin.key, stdout.N, stderr.N)" % d, flush=True)
+    else:
+        import shutil
+        for d in _tmp_dirs:
+            shutil.rmtree(d, ignore_errors=True)
     print("%s: %d passed, %d failed" % (name.replace(".py", ""), passed, failed), flush=True)
     sys.exit(1 if failed else 0)
 

@@ -59,7 +59,10 @@ async function handle(req, res) {
     const secret = secrets.get(path);
     if (!secret) throw new Error("no secret set for " + path);
     // The library wants the raw body as a string and the headers as a map.
-    new Webhook(secret).verify(body.toString("utf8"), req.headers);
+    // It parses a verified body as JSON unless told not to, which a form
+    // body (payload=...) is not.
+    const form = (req.headers["content-type"] || "").startsWith("application/x-www-form-urlencoded");
+    new Webhook(secret).verify(body.toString("utf8"), req.headers, { jsonParse: !form });
     result.verified = true;
   } catch (e) {
     result.error = String(e && e.message ? e.message : e);
