@@ -1,12 +1,20 @@
 /*
  * dispatcher.h — the delivery engine.
  *
- * One thread claims due deliveries from the store in batches, keeps them in
- * per-webhook queues, sends them with libcurl's multi interface driven by
- * epoll (curl_multi_socket_action), and records results in batches. It
- * never makes one database round trip per delivery. Per-webhook
- * max_in_flight caps and round-robin service across webhooks keep one slow
- * endpoint from delaying the others.
+ * One thread ("herald-dispatch") keeps claimed deliveries in per-webhook
+ * queues and sends them with libcurl's multi interface driven by epoll
+ * (curl_multi_socket_action); a second one ("herald-record") does its store
+ * writes: claims due deliveries in batches and records results in batches
+ * (everything finished since the last commit goes into the next one), so a
+ * commit never stalls the transfers. It never makes one database round
+ * trip per delivery. Per-webhook max_in_flight caps, an optional rate limit
+ * and round-robin service across webhooks keep one slow endpoint from
+ * delaying the others.
+ *
+ * Leases: claims are leased to cfg->node_id for cfg->lease_ms, which must
+ * exceed cfg->request_timeout_ms. dispatcher_stop() releases every delivery
+ * still leased to cfg->node_id, so nothing else (a test send, say) should
+ * lease deliveries under that same owner name.
  */
 #ifndef HERALD_DISPATCH_DISPATCHER_H
 #define HERALD_DISPATCH_DISPATCHER_H
@@ -16,7 +24,9 @@
 
 struct dispatcher;
 
-/* Starts the dispatcher thread. cfg and s must outlive the dispatcher. */
+/* Starts the dispatcher threads. cfg and s must outlive the dispatcher.
+ * Returns 0, or HERALD_EIO/HERALD_ENOMEM when they could not start (*out is
+ * then NULL and a log line says why). */
 int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, struct store *s);
 
 /* Tells the dispatcher that new deliveries may be due now (after an ingest
@@ -25,7 +35,7 @@ void dispatcher_wake(struct dispatcher *d);
 
 /* Stops claiming, lets in-flight requests finish (up to the request
  * timeout), records their results, gives back unsent claimed deliveries,
- * joins the thread and frees d. NULL is fine. */
+ * joins the threads and frees d. NULL is fine. */
 void dispatcher_stop(struct dispatcher *d);
 
 /* Adapter with the committer's notify signature. */

@@ -11,14 +11,14 @@
 #include "store/store.h"
 
 struct retry_input {
-    int n;                  /* number of the attempt just made (1 = first) */
-    int max_attempts;       /* the delivery's */
-    int response_code;      /* 0 when no HTTP response */
-    const char *error;      /* NULL on success */
-    long retry_after_ms;    /* -1 when absent */
-    int64_t now;            /* wall clock ms */
-    int64_t failing_since;  /* webhook's, 0 when it was healthy; before this attempt */
-    double jitter;          /* uniform in [-1, 1]; scales the ±10 % jitter */
+    int n;                 /* number of the attempt just made (1 = first) */
+    int max_attempts;      /* the delivery's */
+    int response_code;     /* 0 when no HTTP response */
+    const char *error;     /* NULL on success */
+    long retry_after_ms;   /* -1 when absent */
+    int64_t now;           /* wall clock ms */
+    int64_t failing_since; /* webhook's, 0 when it was healthy; before this attempt */
+    double jitter;         /* uniform in [-1, 1]; scales the ±10 % jitter */
 };
 
 struct retry_decision {

@@ -21,36 +21,86 @@ struct attempt {
     /* request */
     char *url;
     char method[8];
-    struct buf body;             /* what is POSTed */
-    struct curl_slist *headers;  /* owned */
-    struct buf request_headers;  /* JSON object text of the headers sent, for the log */
+    struct buf body;            /* what is POSTed */
+    struct curl_slist *headers; /* owned */
+    struct buf request_headers; /* JSON object text of the headers sent, for the log */
     /* response */
-    struct buf response;         /* first cfg->response_keep bytes */
-    size_t response_seen;        /* bytes received in all */
-    bool cut;                    /* read cap hit: transfer aborted on purpose */
-    long retry_after_ms;         /* from Retry-After on 429/503, -1 when absent */
+    struct buf response;  /* first cfg->response_keep bytes */
+    size_t response_seen; /* bytes received in all */
+    bool cut;             /* read cap hit: transfer aborted on purpose */
+    long retry_after_ms;  /* from Retry-After on 429/503, -1 when absent */
     /* outcome */
-    int64_t started_at;          /* wall clock ms */
+    int64_t started_at; /* wall clock ms */
     int64_t started_mono;
     int64_t duration_ms;
     int response_code;
-    const char *error;           /* static string, NULL on success */
+    const char *error; /* static string, NULL on success */
     char errbuf[CURL_ERROR_SIZE];
+    /* set by attempt_configure and the transfer callbacks */
+    const struct herald_config *cfg; /* borrowed; read by the callbacks */
+    bool blocked;                    /* the SSRF guard refused an address */
+    bool too_many_headers;           /* header count cap hit: transfer aborted */
+    int n_headers;                   /* response header lines seen */
+    long retry_after_raw;            /* last Retry-After seen, ms, -1 when none */
 };
+
+/* What attempts derive from one webhook version, computed once so the hot
+ * path neither base64-decodes secrets nor parses the custom headers JSON
+ * per request. The dispatcher keeps one per cached webhook. */
+struct send_target {
+    const struct store_webhook *w; /* borrowed; must outlive the target */
+    int n_keys;                    /* 0 when the current secret is malformed */
+    int key_len[2];
+    unsigned char key[2][64]; /* [0] current secret, [1] previous one */
+    int64_t prev_expires_at;  /* key[1] signs while now < this */
+    char **custom;            /* owned "Name: value" lines of w->headers */
+    size_t n_custom;
+    char *custom_json; /* owned ",\"Name\":\"value\"..." for the log, "" when none */
+};
+
+/* Builds t from w (which t borrows). Never fails: the API validated the
+ * webhook, so anything odd here is skipped rather than fatal — a malformed
+ * secret leaves n_keys at 0 (attempts then fail with HERALD_ECRYPTO), and
+ * custom headers that are not strings, have unprintable names or values,
+ * or name a header herald sets itself (or a hop-by-hop one) are left out. */
+void send_target_init(struct send_target *t, const struct store_webhook *w);
+/* Frees what t holds and wipes the keys. */
+void send_target_release(struct send_target *t);
+
+/* attempt_prepare() with a prepared target. a may be zeroed memory or an
+ * attempt prepared before (its buffers are reused, so a dispatcher that
+ * recycles attempts allocates nothing in steady state). HERALD_ECRYPTO when
+ * the webhook has no usable secret, HERALD_ENOMEM/HERALD_ETOOBIG when the
+ * body cannot be built. */
+int attempt_prepare_target(struct attempt *a, const struct herald_config *cfg,
+                           const struct send_target *t, const char *event_id,
+                           const char *event_type, int64_t event_created_at, const char *data,
+                           size_t data_len, int64_t now_ms);
 
 /* Prepares a: builds the body {"id","type","timestamp","data"} (data copied
  * byte for byte), the signature headers for every active secret of w, the
- * webhook's custom headers. now_ms is this attempt's time. */
+ * webhook's custom headers, and resets the outcome fields. now_ms is this
+ * attempt's time (webhook-timestamp, started_at). a must be zeroed memory
+ * or an attempt prepared before; release it with attempt_release(), also
+ * after an error. Errors as attempt_prepare_target(). */
 int attempt_prepare(struct attempt *a, const struct herald_config *cfg,
                     const struct store_webhook *w, const char *event_id, const char *event_type,
                     int64_t event_created_at, const char *data, size_t data_len, int64_t now_ms);
 
 /* Configures an easy handle for a (URL, method, body, headers, timeouts,
  * no redirects, no proxy, protocols http/https, read cap, SSRF guard). The
- * handle's private pointer is set to a. */
+ * handle's private pointer is set to a. The body and headers are not
+ * copied: a must stay unchanged until the transfer ended. Every option
+ * herald relies on is set each time, so a handle may be reused for another
+ * attempt as it is, without curl_easy_reset(). */
 void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config *cfg);
 
-/* Fills outcome fields after the transfer ended with result rc. */
+/* Fills outcome fields after the transfer ended with result rc: error is
+ * NULL for a 2xx (also when the transfer was cut on purpose at the read cap
+ * after a 2xx status: the receiver did answer), "http" for any other status
+ * (3xx included, redirects are never followed), else the transport class:
+ * timeout, connect, dns, tls, blocked, reset, too_large, protocol, error.
+ * retry_after_ms is kept only for 429 and 503. */
 void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc);
 
 /* Performs a prepared attempt synchronously on the calling thread with

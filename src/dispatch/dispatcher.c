@@ -1,0 +1,1322 @@
+/*
+ * dispatcher.c — the delivery engine (see dispatcher.h).
+ *
+ * Two threads. The loop thread owns everything network: epoll waits on
+ * libcurl's sockets and two eventfds (wake-ups from outside, completions
+ * from the store worker), with a timeout that is the nearest of libcurl's
+ * timer, the next due delivery and a rate-limited webhook's next token. Each
+ * turn it
+ *   1. lets libcurl progress (curl_multi_socket_action),
+ *   2. judges finished transfers (attempt_finish + retry_decide) and hands
+ *      them to the store worker,
+ *   3. takes back what the worker recorded (recycling the transfers) and
+ *      the deliveries it claimed (into per-webhook FIFO queues),
+ *   4. asks for a claim while capacity is free,
+ *   5. starts transfers round robin over the webhooks that have work and
+ *      room under their max_in_flight (and rate limit).
+ *
+ * The store worker is the only thread that writes to the store for the
+ * dispatcher: it records every result handed over since its last commit in
+ * one record() call, and runs claim_due() when asked. A commit (an fsync)
+ * therefore never stalls the transfers in flight, and results group-commit
+ * by themselves: the slower the commit, the bigger the next batch. (The
+ * first version did both on the loop thread; each 7 ms commit left every
+ * connection idle, and the drain rate was a third of libcurl's.)
+ *
+ * Leases. A claimed delivery is leased to this node for cfg->lease_ms. A
+ * queued delivery starts only while the lease still covers a whole request
+ * (start_by); one that waited too long is dropped from memory, stays
+ * leased, and comes back through claim_due when the lease expires — so a
+ * queued delivery can never be sent by two nodes at once. To keep that
+ * rare, each webhook's queue is capped at what it can start within the
+ * lease given its observed latency.
+ *
+ * A deleted webhook: store->webhook_delete() already failed its pending and
+ * in-flight deliveries, so claims that raced with the delete are simply
+ * dropped (recording an attempt for a webhook that no longer exists would
+ * only add a log row nobody can see).
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/retry.h"
+#include "dispatch/send.h"
+
+#define CLAIM_BATCH_MAX 512    /* deliveries per claim_due call */
+#define CLAIM_CHUNK_MIN 128    /* free slots worth a claim while work is queued */
+#define SAFETY_POLL_MS 5000    /* longest sleep without asking the store */
+#define LEASE_MARGIN_MS 5000   /* time kept in a lease for recording the result */
+#define INITIAL_LATENCY_MS 100 /* latency assumed for a webhook not yet measured */
+#define SWEEP_MS 60000         /* idle cached webhooks are forgotten after this */
+#define RECORD_BACKOFF_MS 200  /* wait before retrying a failed record() */
+#define RECORD_BATCH 256       /* results that make a record() at once */
+#define RECORD_WAIT_MS 5       /* oldest result's age that makes a record() anyway */
+#define MAX_EVENTS 64
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* One claimed delivery waiting in its webhook's queue or being sent. */
+struct job {
+    struct store_claim c; /* payload owned */
+    int64_t start_by;     /* wall ms: past this the lease cannot cover a request */
+    struct job *next;
+};
+
+/* A cached webhook with its queue and counters. Lives until swept idle. */
+struct wh {
+    char id[HERALD_ID_MAX];
+    bool loaded;
+    struct store_webhook w;
+    struct send_target t; /* borrows w */
+    bool disabled;        /* in the store, or decided here and not yet recorded */
+    int64_t failing_since;
+    int in_flight;
+    struct job *qhead, *qtail;
+    size_t queued;
+    bool in_ring;
+    struct wh *rnext, *rprev; /* ring of webhooks that have work and room */
+    struct wh *hnext;         /* hash chain */
+    double tokens;            /* rate limit token bucket */
+    int64_t tokens_mono;
+    int64_t latency_ms; /* moving average of attempt durations */
+    int64_t used_mono;
+};
+
+/* One transfer: an easy handle and an attempt, recycled through a free list
+ * so the steady state allocates neither. After completion it carries its
+ * result to the store worker and back. */
+struct xfer {
+    struct attempt a;
+    CURL *easy;
+    struct job *job;
+    struct wh *wh; /* while in flight */
+    struct retry_decision dec;
+    char attempt_id[HERALD_ID_MAX];
+    char *emit_exhausted; /* owned JSON data, or NULL */
+    char *emit_disabled;
+    bool recorded; /* set by the worker */
+    struct xfer *next;
+};
+
+/* The store worker's mailbox. Everything here is guarded by mu; the loop
+ * thread hands work in and is told through notify_fd when work came back. */
+struct worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int notify_fd;
+    bool stop;
+    /* loop -> worker */
+    struct xfer *todo, **todo_tail; /* results to record */
+    size_t n_todo;
+    int64_t todo_since; /* mono ms when todo became non-empty */
+    size_t claim_want;  /* 0: no claim asked for */
+    /* worker -> loop */
+    struct xfer *done, **done_tail; /* recorded (or given up) */
+    bool claimed;                   /* a claim finished: the fields below are set */
+    struct store_claim *claims;
+    size_t n_claims;
+    int64_t claim_now;
+    int64_t next_claim_at; /* wall ms suggested by the claim's outcome */
+    /* the worker's own */
+    struct store_result *results;
+    struct store_ingest *emits;
+    size_t cap_results;
+    int64_t last_warn;
+};
+
+struct dispatcher {
+    const struct herald_config *cfg;
+    struct store *s;
+    pthread_t thread;
+    atomic_bool stopping;
+    int epfd, evfd;
+    CURLM *multi;
+    int64_t curl_deadline; /* mono ms, -1 when libcurl has no timer */
+    int64_t next_claim_at; /* wall ms */
+    bool claim_pending;    /* asked the worker, no answer yet */
+    int64_t max_wait_ms;   /* longest a claimed delivery may wait to start */
+
+    struct wh **buckets;
+    size_t nbuckets, nwh;
+    struct wh *ring; /* next webhook to serve */
+    size_t ring_len;
+    int64_t token_wake; /* mono ms when a rate-limited webhook gets a token */
+
+    size_t n_inflight, n_queued;
+    size_t n_recording; /* finished, not yet back from the worker */
+    struct xfer *free_xfers;
+    struct job *free_jobs;
+    struct xfer *finished, **finished_tail; /* judged, not yet handed over */
+    size_t n_finished;
+
+    struct worker wk;
+    uint64_t rng;
+    int64_t last_sweep_mono;
+    int64_t last_warn;
+};
+
+/* ---- small helpers ---- */
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Uniform in [-1, 1] from xorshift64*: jitter needs spread, not secrecy. */
+static double jitter(struct dispatcher *d)
+{
+    d->rng ^= d->rng >> 12;
+    d->rng ^= d->rng << 25;
+    d->rng ^= d->rng >> 27;
+    uint64_t r = d->rng * 2685821657736338717ULL;
+    return (double)(r >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0;
+}
+
+/* Store errors are logged at most once every few seconds (per thread):
+ * when the database is down, every turn would otherwise log. */
+static void store_warn(int64_t *last, const char *what, int rc)
+{
+    int64_t now = clock_mono_ms();
+    if (*last != 0 && now - *last < 5000)
+        return;
+    *last = now;
+    log_kv(LOG_WARN, "dispatcher store error", "op", what, "error", herald_strerror(rc), NULL);
+}
+
+/* ---- webhook cache ---- */
+
+static size_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static void cache_grow(struct dispatcher *d)
+{
+    size_t nb = d->nbuckets * 2;
+    struct wh **b = xcalloc(nb, sizeof *b);
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct wh *w = d->buckets[i];
+        while (w) {
+            struct wh *next = w->hnext;
+            size_t j = hash_id(w->id) & (nb - 1);
+            w->hnext = b[j];
+            b[j] = w;
+            w = next;
+        }
+    }
+    free(d->buckets);
+    d->buckets = b;
+    d->nbuckets = nb;
+}
+
+static struct wh *cache_find(struct dispatcher *d, const char *id)
+{
+    for (struct wh *w = d->buckets[hash_id(id) & (d->nbuckets - 1)]; w; w = w->hnext)
+        if (strcmp(w->id, id) == 0)
+            return w;
+    return NULL;
+}
+
+static struct wh *cache_add(struct dispatcher *d, const char *id)
+{
+    if (d->nwh >= d->nbuckets)
+        cache_grow(d);
+    struct wh *w = xcalloc(1, sizeof *w);
+    str_copy(w->id, sizeof w->id, id);
+    w->latency_ms = INITIAL_LATENCY_MS;
+    size_t i = hash_id(id) & (d->nbuckets - 1);
+    w->hnext = d->buckets[i];
+    d->buckets[i] = w;
+    d->nwh++;
+    return w;
+}
+
+static void wh_free(struct wh *w)
+{
+    if (w->loaded) {
+        send_target_release(&w->t);
+        store_webhook_release(&w->w);
+    }
+    free(w);
+}
+
+/* Reads the webhook from the store into the cache entry. */
+static int wh_load(struct dispatcher *d, struct wh *w)
+{
+    struct store_webhook fresh;
+    memset(&fresh, 0, sizeof fresh);
+    int rc = d->s->ops->webhook_get_any(d->s, w->id, &fresh);
+    if (rc != 0)
+        return rc;
+    if (w->loaded) {
+        send_target_release(&w->t);
+        store_webhook_release(&w->w);
+    }
+    w->w = fresh;
+    send_target_init(&w->t, &w->w);
+    w->loaded = true;
+    w->disabled = !w->w.enabled;
+    w->failing_since = w->w.failing_since;
+    if (w->w.max_in_flight < 1)
+        w->w.max_in_flight = 1;
+    w->tokens = w->w.rate_limit > 0 ? w->w.rate_limit : 0;
+    w->tokens_mono = clock_mono_ms();
+    return 0;
+}
+
+/* ---- the ring of webhooks ready to start a transfer ---- */
+
+static void ring_add(struct dispatcher *d, struct wh *w)
+{
+    if (w->in_ring)
+        return;
+    w->in_ring = true;
+    if (!d->ring) {
+        w->rnext = w->rprev = w;
+        d->ring = w;
+    } else { /* just before the cursor: served last in this round */
+        w->rnext = d->ring;
+        w->rprev = d->ring->rprev;
+        w->rprev->rnext = w;
+        d->ring->rprev = w;
+    }
+    d->ring_len++;
+}
+
+static void ring_remove(struct dispatcher *d, struct wh *w)
+{
+    if (!w->in_ring)
+        return;
+    w->in_ring = false;
+    d->ring_len--;
+    if (w->rnext == w) {
+        d->ring = NULL;
+    } else {
+        w->rprev->rnext = w->rnext;
+        w->rnext->rprev = w->rprev;
+        if (d->ring == w)
+            d->ring = w->rnext;
+    }
+    w->rnext = w->rprev = NULL;
+}
+
+static bool wh_ready(const struct wh *w)
+{
+    return w->qhead && !w->disabled && w->in_flight < w->w.max_in_flight;
+}
+
+static void ring_update(struct dispatcher *d, struct wh *w)
+{
+    if (wh_ready(w))
+        ring_add(d, w);
+    else
+        ring_remove(d, w);
+}
+
+/* ---- jobs ---- */
+
+static struct job *job_get(struct dispatcher *d)
+{
+    struct job *j = d->free_jobs;
+    if (j)
+        d->free_jobs = j->next;
+    else
+        j = xmalloc(sizeof *j);
+    memset(j, 0, sizeof *j);
+    return j;
+}
+
+static void job_put(struct dispatcher *d, struct job *j)
+{
+    free(j->c.payload);
+    j->c.payload = NULL;
+    j->next = d->free_jobs;
+    d->free_jobs = j;
+}
+
+static struct job *queue_pop(struct dispatcher *d, struct wh *w)
+{
+    struct job *j = w->qhead;
+    if (!j)
+        return NULL;
+    w->qhead = j->next;
+    if (!w->qhead)
+        w->qtail = NULL;
+    w->queued--;
+    d->n_queued--;
+    j->next = NULL;
+    return j;
+}
+
+/* Forgets every queued delivery of w. They stay leased to this node and
+ * are claimable again once the lease runs out (or at release on stop). */
+static void queue_drop(struct dispatcher *d, struct wh *w)
+{
+    struct job *j;
+    while ((j = queue_pop(d, w)))
+        job_put(d, j);
+    ring_remove(d, w);
+}
+
+/* How many deliveries w may hold queued: what it can start within the
+ * lease at its observed latency and rate limit, and at least one round. */
+static size_t queue_cap(const struct dispatcher *d, const struct wh *w)
+{
+    int64_t per = max64(w->latency_ms, 10);
+    int64_t cap = (int64_t)w->w.max_in_flight * (d->max_wait_ms / per);
+    if (w->w.rate_limit > 0)
+        cap = min64(cap, (int64_t)w->w.rate_limit * (d->max_wait_ms / 1000));
+    cap = max64(cap, w->w.max_in_flight);
+    return (size_t)min64(cap, 100000);
+}
+
+/* Finds (loading or refreshing) the claim's webhook; NULL when the claim
+ * cannot be served now. */
+static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c)
+{
+    struct wh *w = cache_find(d, c->webhook_id);
+    if (!w)
+        w = cache_add(d, c->webhook_id);
+    if (!w->loaded || w->w.modified_at != c->webhook_modified_at) {
+        int rc = wh_load(d, w);
+        if (rc == HERALD_ENOTFOUND) {
+            log_kv(LOG_DEBUG, "claim for a deleted webhook dropped", "webhook_id", w->id,
+                   "delivery_id", c->delivery_id, NULL);
+            return NULL;
+        }
+        if (rc != 0) {
+            store_warn(&d->last_warn, "webhook_get_any", rc);
+            if (!w->loaded)
+                return NULL; /* the lease brings it back later */
+        }
+    }
+    w->used_mono = clock_mono_ms();
+    return w;
+}
+
+static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)
+{
+    struct wh *w = wh_for_claim(d, c);
+    if (!w || w->disabled || w->queued >= queue_cap(d, w))
+        return; /* dropped: the claim's payload is freed with the array */
+    struct job *j = job_get(d);
+    j->c = *c;
+    c->payload = NULL; /* moved */
+    j->start_by = now + d->max_wait_ms;
+    if (w->qtail)
+        w->qtail->next = j;
+    else
+        w->qhead = j;
+    w->qtail = j;
+    w->queued++;
+    d->n_queued++;
+    ring_update(d, w);
+}
+
+/* ---- claiming ---- */
+
+static size_t total_cap(const struct dispatcher *d)
+{
+    return d->cfg->max_in_flight_total > 0 ? (size_t)d->cfg->max_in_flight_total : 1;
+}
+
+static size_t capacity(const struct dispatcher *d)
+{
+    size_t used = d->n_inflight + d->n_queued + d->n_recording;
+    return used >= total_cap(d) ? 0 : total_cap(d) - used;
+}
+
+/* A claim is worth a store transaction when none is under way and either
+ * nothing is queued (a new event should go out at once) or a good chunk of
+ * slots is free (under load, claims come in large batches, not one per
+ * freed slot). Its time comes at next_claim_at. */
+static bool claim_ready(const struct dispatcher *d)
+{
+    if (d->claim_pending || atomic_load(&d->stopping))
+        return false;
+    size_t room = capacity(d);
+    size_t chunk = total_cap(d) / 4 < CLAIM_CHUNK_MIN ? total_cap(d) / 4 : CLAIM_CHUNK_MIN;
+    return room > 0 && (d->n_queued == 0 || room >= (chunk ? chunk : 1));
+}
+
+static void worker_ask_claim(struct dispatcher *d)
+{
+    size_t room = capacity(d);
+    pthread_mutex_lock(&d->wk.mu);
+    d->wk.claim_want = room < CLAIM_BATCH_MAX ? room : CLAIM_BATCH_MAX;
+    pthread_cond_signal(&d->wk.cv);
+    pthread_mutex_unlock(&d->wk.mu);
+    d->claim_pending = true;
+    /* The claim's answer says when to claim next; only what happens while
+     * it runs (a wake-up, a retry recorded) may bring that forward. */
+    d->next_claim_at = INT64_MAX;
+}
+
+/* Queues what the worker claimed. */
+static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t n, int64_t now,
+                        int64_t next_claim_at)
+{
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&d->stopping))
+            break; /* left leased; release() gives them back */
+        else
+            enqueue(d, &claims[i], now);
+    store_claims_free(claims, n);
+    d->claim_pending = false;
+    d->next_claim_at = next_claim_at;
+}
+
+/* ---- transfers ---- */
+
+static struct xfer *xfer_get(struct dispatcher *d)
+{
+    struct xfer *x = d->free_xfers;
+    if (x) {
+        d->free_xfers = x->next;
+        x->next = NULL;
+        return x;
+    }
+    CURL *easy = curl_easy_init();
+    if (!easy)
+        return NULL;
+    x = xcalloc(1, sizeof *x);
+    x->easy = easy;
+    return x;
+}
+
+static void xfer_put(struct dispatcher *d, struct xfer *x)
+{
+    if (x->job)
+        job_put(d, x->job);
+    x->job = NULL;
+    x->wh = NULL;
+    free(x->emit_exhausted);
+    free(x->emit_disabled);
+    x->emit_exhausted = x->emit_disabled = NULL;
+    x->next = d->free_xfers;
+    d->free_xfers = x;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    attempt_release(&x->a);
+    curl_easy_cleanup(x->easy);
+    free(x->emit_exhausted);
+    free(x->emit_disabled);
+    free(x);
+}
+
+static char *exhausted_data(const struct xfer *x)
+{
+    const struct store_claim *c = &x->job->c;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "delivery_id", c->delivery_id);
+    cJSON_AddStringToObject(o, "webhook_id", c->webhook_id);
+    cJSON_AddStringToObject(o, "event_id", c->event_id);
+    cJSON_AddStringToObject(o, "event_type", c->event_type);
+    cJSON_AddNumberToObject(o, "attempts", c->attempts + 1);
+    cJSON_AddNumberToObject(o, "last_response_code", x->a.response_code);
+    cJSON_AddStringToObject(o, "last_error", x->a.error ? x->a.error : "");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s ? s : xstrdup("{}");
+}
+
+static char *disabled_data(const struct wh *w, const char *reason)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "webhook_id", w->id);
+    cJSON_AddStringToObject(o, "reason", reason);
+    cJSON_AddStringToObject(o, "url", w->w.url ? w->w.url : "");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s ? s : xstrdup("{}");
+}
+
+/* Judges a finished attempt and adds it to the results batch. */
+static void complete(struct dispatcher *d, struct xfer *x)
+{
+    struct wh *w = x->wh;
+    const struct store_claim *c = &x->job->c;
+    w->in_flight--;
+    d->n_inflight--;
+    w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
+
+    struct retry_input in = {
+        .n = c->attempts + 1,
+        .max_attempts = c->max_attempts,
+        .response_code = x->a.response_code,
+        .error = x->a.error,
+        .retry_after_ms = x->a.retry_after_ms,
+        .now = clock_now_ms(),
+        .failing_since = w->failing_since,
+        .jitter = jitter(d),
+    };
+    retry_decide(d->cfg, &in, &x->dec);
+    if (!x->a.error)
+        w->failing_since = 0;
+    else if (w->failing_since == 0)
+        w->failing_since = x->a.started_at;
+
+    bool exhausted = x->dec.outcome == STORE_FAILED && !x->dec.disable_reason;
+    if (x->dec.disable_reason) {
+        if (w->disabled) {
+            x->dec.disable_reason = NULL; /* decided once per webhook */
+        } else {
+            w->disabled = true;
+            x->emit_disabled = disabled_data(w, x->dec.disable_reason);
+            log_kv(LOG_INFO, "webhook disabled", "webhook_id", w->id, "reason",
+                   x->dec.disable_reason, NULL);
+            queue_drop(d, w);
+        }
+    }
+    /* An exhausted delivery.exhausted event emits nothing, or a webhook
+     * subscribed to it and failing would feed itself forever. */
+    if (exhausted && strcmp(c->event_type, "delivery.exhausted") != 0)
+        x->emit_exhausted = exhausted_data(x);
+
+    log_kv(LOG_DEBUG, "attempt", "delivery_id", c->delivery_id, "webhook_id", c->webhook_id,
+           "error", x->a.error ? x->a.error : "", NULL);
+    id_new(x->attempt_id, "att", in.now);
+    x->wh = NULL;
+    ring_update(d, w);
+
+    x->recorded = false;
+    x->next = NULL;
+    *d->finished_tail = x;
+    d->finished_tail = &x->next;
+    d->n_finished++;
+    d->n_recording++;
+}
+
+/* Starts job on w, or fails it at once when the request cannot be built. */
+static void start(struct dispatcher *d, struct wh *w, struct job *j)
+{
+    struct xfer *x = xfer_get(d);
+    if (!x) {
+        log_kv(LOG_ERROR, "curl_easy_init failed", NULL);
+        job_put(d, j);
+        return;
+    }
+    x->job = j;
+    x->wh = w;
+    w->in_flight++;
+    d->n_inflight++;
+    const struct store_claim *c = &j->c;
+    int rc =
+        attempt_prepare_target(&x->a, d->cfg, &w->t, c->event_id, c->event_type,
+                               c->event_created_at, c->payload, c->payload_len, clock_now_ms());
+    if (rc == 0) {
+        attempt_configure(&x->a, x->easy, d->cfg);
+        if (curl_multi_add_handle(d->multi, x->easy) == CURLM_OK)
+            return;
+        rc = HERALD_ENOMEM;
+    }
+    x->a.error = rc == HERALD_ECRYPTO ? "signing" : "error";
+    complete(d, x);
+}
+
+/* Takes a token from w's bucket; false (and the time of the next token in
+ * d->token_wake) when it is empty. */
+static bool take_token(struct dispatcher *d, struct wh *w, int64_t now)
+{
+    int rate = w->w.rate_limit;
+    if (rate <= 0)
+        return true;
+    w->tokens += (double)(now - w->tokens_mono) * rate / 1000.0;
+    w->tokens_mono = now;
+    if (w->tokens > rate)
+        w->tokens = rate;
+    if (w->tokens >= 1.0) {
+        w->tokens -= 1.0;
+        return true;
+    }
+    int64_t wait = (int64_t)((1.0 - w->tokens) * 1000.0 / rate) + 1;
+    d->token_wake = min64(d->token_wake, now + wait);
+    return false;
+}
+
+/* Starts transfers round robin: one per webhook per turn, so a webhook with
+ * a deep queue never starves the others. */
+static void start_some(struct dispatcher *d)
+{
+    size_t total = d->cfg->max_in_flight_total > 0 ? (size_t)d->cfg->max_in_flight_total : 1;
+    int64_t now_w = clock_now_ms(), now_m = clock_mono_ms();
+    size_t idle = 0;
+    d->token_wake = INT64_MAX;
+    while (d->ring && d->n_inflight < total && idle < d->ring_len) {
+        struct wh *w = d->ring;
+        d->ring = w->rnext;
+        /* Deliveries that waited past their lease's slack go back unsent. */
+        while (w->qhead && w->qhead->start_by < now_w)
+            job_put(d, queue_pop(d, w));
+        bool started = false;
+        if (w->qhead && take_token(d, w, now_m)) {
+            start(d, w, queue_pop(d, w));
+            started = true;
+        }
+        ring_update(d, w);
+        /* Only webhooks that stay in the ring without progress (rate
+         * limited) count as idle; removed ones shrink the ring instead. */
+        if (started)
+            idle = 0;
+        else if (w->in_ring)
+            idle++;
+    }
+}
+
+/* ---- the store worker ---- */
+
+static void results_reserve(struct worker *wk, size_t n)
+{
+    if (n <= wk->cap_results)
+        return;
+    wk->cap_results = n + n / 2;
+    wk->results = xrealloc(wk->results, wk->cap_results * sizeof *wk->results);
+    wk->emits = xrealloc(wk->emits, 2 * wk->cap_results * sizeof *wk->emits);
+}
+
+static void fill_result(struct store_result *r, const struct xfer *x)
+{
+    const struct store_claim *c = &x->job->c;
+    memset(r, 0, sizeof *r);
+    r->delivery_id = c->delivery_id;
+    r->event_id = c->event_id;
+    r->webhook_id = c->webhook_id;
+    r->event_type = c->event_type;
+    str_copy(r->attempt_id, sizeof r->attempt_id, x->attempt_id);
+    r->n = c->attempts + 1;
+    r->started_at = x->a.started_at;
+    r->duration_ms = x->a.duration_ms;
+    r->response_code = x->a.response_code;
+    r->error = x->a.error;
+    r->response_body = x->a.response.data ? x->a.response.data : "";
+    r->response_len = x->a.response.len;
+    r->request_headers = x->a.request_headers.data ? x->a.request_headers.data : "{}";
+    r->outcome = x->dec.outcome;
+    r->next_attempt_at = x->dec.next_attempt_at;
+    r->disable_reason = x->dec.disable_reason;
+}
+
+static void fill_emit(struct store_ingest *e, const struct xfer *x, const char *type,
+                      const char *data, int64_t now)
+{
+    memset(e, 0, sizeof *e);
+    e->account_id = x->job->c.account_id;
+    e->type = type;
+    e->data = data;
+    e->data_len = strlen(data);
+    id_new(e->id, "evt", now);
+    e->created_at = now;
+}
+
+/* Records the whole batch, and the operational events it produced, with
+ * one store call. */
+static int record_batch(struct dispatcher *d, struct xfer *batch)
+{
+    struct worker *wk = &d->wk;
+    int64_t now = clock_now_ms();
+    size_t n = 0, ne = 0;
+    for (struct xfer *x = batch; x; x = x->next)
+        n++;
+    results_reserve(wk, n);
+    n = 0;
+    for (struct xfer *x = batch; x; x = x->next) {
+        fill_result(&wk->results[n++], x);
+        if (x->emit_disabled)
+            fill_emit(&wk->emits[ne++], x, "webhook.disabled", x->emit_disabled, now);
+        if (x->emit_exhausted)
+            fill_emit(&wk->emits[ne++], x, "delivery.exhausted", x->emit_exhausted, now);
+    }
+    int rc = d->s->ops->record(d->s, d->cfg->node_id, wk->results, n, wk->emits, ne);
+    if (rc != 0)
+        store_warn(&wk->last_warn, "record", rc);
+    return rc;
+}
+
+static void worker_claim(struct dispatcher *d, size_t max, struct store_claim **claims, size_t *n,
+                         int64_t *now, int64_t *next_at)
+{
+    struct worker *wk = &d->wk;
+    *now = clock_now_ms();
+    *claims = NULL;
+    *n = 0;
+    int rc =
+        d->s->ops->claim_due(d->s, d->cfg->node_id, *now, *now + d->cfg->lease_ms, max, claims, n);
+    if (rc != 0) {
+        store_warn(&wk->last_warn, "claim_due", rc);
+        *next_at = *now + 1000;
+        return;
+    }
+    if (*n == max) { /* probably more due: claim again when there is room */
+        *next_at = *now;
+        return;
+    }
+    int64_t at = INT64_MAX;
+    rc = d->s->ops->next_due(d->s, &at);
+    if (rc != 0) {
+        store_warn(&wk->last_warn, "next_due", rc);
+        at = *now + 1000;
+    }
+    /* The safety poll catches work another node made due without a
+     * wake-up reaching this one. */
+    *next_at = min64(max64(at, *now), *now + SAFETY_POLL_MS);
+}
+
+static void notify_loop(struct worker *wk)
+{
+    uint64_t one = 1;
+    ssize_t r = write(wk->notify_fd, &one, sizeof one);
+    (void)r; /* EAGAIN: a notification is already pending */
+}
+
+/* Gives a batch back to the loop thread. Called with mu held. */
+static void worker_return(struct worker *wk, struct xfer *batch, bool recorded)
+{
+    for (struct xfer *x = batch; x; x = x->next)
+        x->recorded = recorded;
+    if (!batch)
+        return;
+    *wk->done_tail = batch;
+    while (*wk->done_tail)
+        wk->done_tail = &(*wk->done_tail)->next;
+}
+
+/* Waits on the condition until the mono deadline (ms). */
+static void wait_until(struct worker *wk, int64_t deadline_mono)
+{
+    int64_t left = deadline_mono - clock_mono_ms();
+    if (left <= 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += left / 1000;
+    until.tv_nsec += (left % 1000) * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&wk->cv, &wk->mu, &until);
+}
+
+/* A batch the worker could not record yet, kept across retries. */
+struct pending_record {
+    struct xfer *batch;
+    int64_t failing_since; /* mono ms of the first failure, 0 when none */
+    int failures;
+};
+
+/* Records p->batch; true when the batch is finished with (recorded, or
+ * given up after repeated failures: past the lease slack its deliveries
+ * will be claimed and sent again anyway, and on stop a few tries do). */
+static bool worker_record(struct dispatcher *d, struct pending_record *p, bool stopping,
+                          bool *recorded)
+{
+    *recorded = record_batch(d, p->batch) == 0;
+    if (*recorded)
+        return true;
+    p->failures++;
+    if (p->failing_since == 0)
+        p->failing_since = clock_mono_ms();
+    bool give_up =
+        clock_mono_ms() - p->failing_since > d->max_wait_ms || (stopping && p->failures >= 3);
+    if (give_up)
+        log_kv(LOG_ERROR, "attempt results dropped after repeated store failures", NULL);
+    return give_up;
+}
+
+/* Claims and posts the answer; called and returns with mu held. */
+static void worker_claim_locked(struct dispatcher *d, size_t want)
+{
+    struct worker *wk = &d->wk;
+    struct store_claim *claims = NULL;
+    size_t n = 0;
+    int64_t now = 0, next_at = 0;
+    pthread_mutex_unlock(&wk->mu);
+    worker_claim(d, want, &claims, &n, &now, &next_at);
+    pthread_mutex_lock(&wk->mu);
+    wk->claimed = true;
+    wk->claims = claims;
+    wk->n_claims = n;
+    wk->claim_now = now;
+    wk->next_claim_at = next_at;
+    notify_loop(wk);
+}
+
+/* Records what is pending; called and returns with mu held. */
+static void worker_record_locked(struct dispatcher *d, struct pending_record *p)
+{
+    struct worker *wk = &d->wk;
+    struct xfer **tail = &p->batch; /* everything handed over so far */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = wk->todo;
+    wk->todo = NULL;
+    wk->todo_tail = &wk->todo;
+    wk->n_todo = 0;
+    bool stopping = wk->stop, recorded;
+    pthread_mutex_unlock(&wk->mu);
+    bool finished = worker_record(d, p, stopping, &recorded);
+    pthread_mutex_lock(&wk->mu);
+    if (finished) {
+        worker_return(wk, p->batch, recorded);
+        memset(p, 0, sizeof *p);
+        notify_loop(wk);
+        return;
+    }
+    wait_until(wk, clock_mono_ms() + RECORD_BACKOFF_MS); /* before trying the batch again */
+}
+
+/* Results are worth a commit (an fsync) once there are many or the oldest
+ * has waited a few milliseconds; a batch that failed is retried at once. */
+static bool record_due(const struct worker *wk, const struct pending_record *p)
+{
+    if (p->batch || wk->stop)
+        return p->batch || wk->todo;
+    return wk->todo &&
+           (wk->n_todo >= RECORD_BATCH || clock_mono_ms() - wk->todo_since >= RECORD_WAIT_MS);
+}
+
+/* The worker: claims first (that keeps transfers busy, and is how a new
+ * event gets out quickly), then records every result handed over so far
+ * in one transaction. */
+static void *worker_run(void *arg)
+{
+    struct dispatcher *d = arg;
+    struct worker *wk = &d->wk;
+    struct pending_record p;
+    memset(&p, 0, sizeof p);
+    pthread_mutex_lock(&wk->mu);
+    for (;;) {
+        if (wk->stop && !wk->todo && !p.batch && !wk->claim_want)
+            break;
+        size_t want = wk->claim_want;
+        wk->claim_want = 0;
+        if (want)
+            worker_claim_locked(d, want);
+        if (record_due(wk, &p))
+            worker_record_locked(d, &p);
+        else if (wk->todo && !wk->claim_want)
+            wait_until(wk, wk->todo_since + RECORD_WAIT_MS);
+        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want)
+            pthread_cond_wait(&wk->cv, &wk->mu);
+    }
+    pthread_mutex_unlock(&wk->mu);
+    return NULL;
+}
+
+/* Loop side: hands the finished transfers to the worker. */
+static void hand_over(struct dispatcher *d)
+{
+    if (!d->finished)
+        return;
+    pthread_mutex_lock(&d->wk.mu);
+    if (!d->wk.todo)
+        d->wk.todo_since = clock_mono_ms();
+    *d->wk.todo_tail = d->finished;
+    d->wk.todo_tail = d->finished_tail;
+    d->wk.n_todo += d->n_finished;
+    pthread_cond_signal(&d->wk.cv);
+    pthread_mutex_unlock(&d->wk.mu);
+    d->finished = NULL;
+    d->finished_tail = &d->finished;
+    d->n_finished = 0;
+}
+
+/* Loop side: recycles what the worker recorded and queues what it claimed. */
+static void take_back(struct dispatcher *d)
+{
+    pthread_mutex_lock(&d->wk.mu);
+    struct xfer *done = d->wk.done;
+    d->wk.done = NULL;
+    d->wk.done_tail = &d->wk.done;
+    bool claimed = d->wk.claimed;
+    struct store_claim *claims = d->wk.claims;
+    size_t n = d->wk.n_claims;
+    int64_t now = d->wk.claim_now, next_at = d->wk.next_claim_at;
+    d->wk.claimed = false;
+    d->wk.claims = NULL;
+    d->wk.n_claims = 0;
+    pthread_mutex_unlock(&d->wk.mu);
+
+    while (done) {
+        struct xfer *x = done;
+        done = x->next;
+        if (x->recorded) {
+            if (x->dec.outcome == STORE_RETRY)
+                d->next_claim_at = min64(d->next_claim_at, x->dec.next_attempt_at);
+            if (x->emit_exhausted || x->emit_disabled) /* may have created deliveries */
+                d->next_claim_at = 0;
+        }
+        d->n_recording--;
+        xfer_put(d, x);
+    }
+    if (claimed)
+        take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
+}
+
+static int worker_start(struct dispatcher *d)
+{
+    struct worker *wk = &d->wk;
+    wk->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wk->notify_fd < 0)
+        return HERALD_EIO;
+    if (pthread_create(&wk->thread, NULL, worker_run, d) != 0) {
+        close(wk->notify_fd);
+        wk->notify_fd = -1;
+        return HERALD_ENOMEM;
+    }
+    pthread_setname_np(wk->thread, "herald-record");
+    return 0;
+}
+
+/* Lets the worker finish what it holds, then joins it. */
+static void worker_stop(struct dispatcher *d)
+{
+    pthread_mutex_lock(&d->wk.mu);
+    d->wk.stop = true;
+    pthread_cond_signal(&d->wk.cv);
+    pthread_mutex_unlock(&d->wk.mu);
+    pthread_join(d->wk.thread, NULL);
+}
+
+static void worker_free(struct worker *wk)
+{
+    store_claims_free(wk->claims, wk->n_claims);
+    free(wk->results);
+    free(wk->emits);
+    if (wk->notify_fd >= 0)
+        close(wk->notify_fd);
+    pthread_cond_destroy(&wk->cv);
+    pthread_mutex_destroy(&wk->mu);
+}
+
+/* ---- libcurl glue ---- */
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct dispatcher *d = userp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.events = 0, .data.fd = s};
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    if (socketp) {
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+    } else {
+        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+        curl_multi_assign(d->multi, s, d); /* any non-NULL marks "registered" */
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct dispatcher *d = userp;
+    (void)multi;
+    d->curl_deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
+static void drain_finished(struct dispatcher *d)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        CURLcode rc = m->data.result;
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        curl_multi_remove_handle(d->multi, easy);
+        struct attempt *a = (struct attempt *)(void *)priv;
+        struct xfer *x = container_of(a, struct xfer, a);
+        attempt_finish(a, easy, rc);
+        complete(d, x);
+    }
+}
+
+/* ---- the loop ---- */
+
+static int wait_timeout(struct dispatcher *d)
+{
+    int64_t now_m = clock_mono_ms(), now_w = clock_now_ms();
+    int64_t wake = INT64_MAX;
+    if (d->curl_deadline >= 0)
+        wake = d->curl_deadline;
+    if (claim_ready(d))
+        wake = min64(wake, now_m + max64(0, d->next_claim_at - now_w));
+    if (d->ring && d->token_wake != INT64_MAX && !atomic_load(&d->stopping))
+        wake = min64(wake, d->token_wake);
+    if (wake == INT64_MAX)
+        return -1;
+    int64_t t = wake - now_m;
+    return t <= 0 ? 0 : (int)min64(t, 60000);
+}
+
+static void drain_eventfd(int fd)
+{
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof v);
+    (void)r;
+}
+
+static void handle_events(struct dispatcher *d, struct epoll_event *ev, int n)
+{
+    int running;
+    for (int i = 0; i < n; i++) {
+        int fd = ev[i].data.fd;
+        if (fd == d->evfd) {
+            drain_eventfd(fd);
+            d->next_claim_at = 0; /* claim now */
+            continue;
+        }
+        if (fd == d->wk.notify_fd) {
+            drain_eventfd(fd);
+            take_back(d);
+            continue;
+        }
+        int flags = 0;
+        if (ev[i].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (ev[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (ev[i].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(d->multi, fd, flags, &running);
+    }
+    if (d->curl_deadline >= 0 && clock_mono_ms() >= d->curl_deadline) {
+        d->curl_deadline = -1;
+        curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+}
+
+/* Forgets cached webhooks that have had nothing to do for a while, so the
+ * cache follows the working set rather than every webhook ever served. */
+static void sweep(struct dispatcher *d, int64_t now_m)
+{
+    if (now_m - d->last_sweep_mono < SWEEP_MS)
+        return;
+    d->last_sweep_mono = now_m;
+    for (size_t i = 0; i < d->nbuckets; i++) {
+        struct wh **pp = &d->buckets[i];
+        while (*pp) {
+            struct wh *w = *pp;
+            if (w->in_flight == 0 && w->queued == 0 && now_m - w->used_mono > SWEEP_MS) {
+                *pp = w->hnext;
+                d->nwh--;
+                wh_free(w);
+            } else {
+                pp = &w->hnext;
+            }
+        }
+    }
+}
+
+/* Drops everything queued (on stop); release() gives it back. */
+static void drop_all_queued(struct dispatcher *d)
+{
+    for (size_t i = 0; d->n_queued > 0 && i < d->nbuckets; i++)
+        for (struct wh *w = d->buckets[i]; w; w = w->hnext)
+            queue_drop(d, w);
+}
+
+static void *run(void *arg)
+{
+    struct dispatcher *d = arg;
+    struct epoll_event ev[MAX_EVENTS];
+    for (;;) {
+        int n = epoll_wait(d->epfd, ev, MAX_EVENTS, wait_timeout(d));
+        if (n < 0) {
+            if (errno != EINTR)
+                log_kv(LOG_ERROR, "epoll_wait failed", "error", strerror(errno), NULL);
+            n = 0;
+        }
+        handle_events(d, ev, n);
+        drain_finished(d);
+        hand_over(d);
+        if (atomic_load(&d->stopping)) {
+            /* Stop claiming and starting; wait for the transfers in
+             * flight, their recording and any claim under way. */
+            drop_all_queued(d);
+            if (d->n_inflight == 0 && d->n_recording == 0 && !d->claim_pending)
+                break;
+            continue;
+        }
+        if (claim_ready(d) && clock_now_ms() >= d->next_claim_at)
+            worker_ask_claim(d);
+        start_some(d);
+        hand_over(d); /* attempts that failed before reaching the network */
+        sweep(d, clock_mono_ms());
+    }
+    worker_stop(d);
+    /* Only now: release() gives back every delivery leased to this node,
+     * which must not include one whose result is still unrecorded. */
+    int rc = d->s->ops->release(d->s, d->cfg->node_id, clock_now_ms());
+    if (rc != 0)
+        store_warn(&d->last_warn, "release", rc);
+    return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void dispatcher_free(struct dispatcher *d)
+{
+    if (d->multi)
+        curl_multi_cleanup(d->multi);
+    struct xfer *x;
+    while ((x = d->free_xfers)) {
+        d->free_xfers = x->next;
+        xfer_free(x);
+    }
+    struct job *j;
+    while ((j = d->free_jobs)) {
+        d->free_jobs = j->next;
+        free(j);
+    }
+    for (size_t i = 0; d->buckets && i < d->nbuckets; i++) {
+        struct wh *w = d->buckets[i];
+        while (w) {
+            struct wh *next = w->hnext;
+            wh_free(w);
+            w = next;
+        }
+    }
+    free(d->buckets);
+    worker_free(&d->wk);
+    if (d->epfd >= 0)
+        close(d->epfd);
+    if (d->evfd >= 0)
+        close(d->evfd);
+    free(d);
+    curl_global_cleanup();
+}
+
+static int watch(struct dispatcher *d, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : HERALD_EIO;
+}
+
+static int setup(struct dispatcher *d)
+{
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->epfd < 0 || d->evfd < 0 || watch(d, d->evfd) != 0)
+        return HERALD_EIO;
+    d->multi = curl_multi_init();
+    if (!d->multi)
+        return HERALD_ENOMEM;
+    long total = (long)total_cap(d);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    /* Idle keep-alive connections worth keeping: twice the transfers. */
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 2 * total);
+    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    int rc = worker_start(d);
+    if (rc == 0 && watch(d, d->wk.notify_fd) != 0) {
+        worker_stop(d);
+        rc = HERALD_EIO;
+    }
+    return rc;
+}
+
+int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, struct store *s)
+{
+    *out = NULL;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return HERALD_ENOMEM;
+    struct dispatcher *d = xcalloc(1, sizeof *d);
+    d->cfg = cfg;
+    d->s = s;
+    d->epfd = d->evfd = d->wk.notify_fd = -1;
+    d->curl_deadline = -1;
+    d->nbuckets = 64;
+    d->buckets = xcalloc(d->nbuckets, sizeof *d->buckets);
+    d->finished_tail = &d->finished;
+    d->wk.todo_tail = &d->wk.todo;
+    d->wk.done_tail = &d->wk.done;
+    pthread_mutex_init(&d->wk.mu, NULL);
+    pthread_cond_init(&d->wk.cv, NULL);
+    random_bytes(&d->rng, sizeof d->rng);
+    d->rng |= 1;
+    d->last_sweep_mono = clock_mono_ms();
+    atomic_init(&d->stopping, false);
+    /* A queued delivery may wait while its lease still covers one whole
+     * request and the recording of its result. */
+    d->max_wait_ms = cfg->lease_ms - cfg->request_timeout_ms - LEASE_MARGIN_MS;
+    if (d->max_wait_ms < cfg->lease_ms / 4) {
+        log_kv(LOG_WARN, "lease is short for the request timeout; deliveries may wait for leases",
+               NULL);
+        d->max_wait_ms = max64(cfg->lease_ms / 4, 1);
+    }
+    int rc = setup(d);
+    if (rc == 0 && pthread_create(&d->thread, NULL, run, d) != 0) {
+        worker_stop(d);
+        rc = HERALD_ENOMEM;
+    } else if (rc == 0) {
+        pthread_setname_np(d->thread, "herald-dispatch");
+    }
+    if (rc != 0) {
+        log_kv(LOG_ERROR, "dispatcher failed to start", "error", herald_strerror(rc), NULL);
+        dispatcher_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void dispatcher_wake(struct dispatcher *d)
+{
+    if (!d)
+        return;
+    uint64_t one = 1;
+    ssize_t r = write(d->evfd, &one, sizeof one);
+    (void)r; /* EAGAIN means a wake-up is already pending */
+}
+
+void dispatcher_wake_cb(void *d)
+{
+    dispatcher_wake(d);
+}
+
+void dispatcher_stop(struct dispatcher *d)
+{
+    if (!d)
+        return;
+    atomic_store(&d->stopping, true);
+    dispatcher_wake(d);
+    pthread_join(d->thread, NULL);
+    dispatcher_free(d);
+}

@@ -1,0 +1,572 @@
+/* send.c — one delivery attempt: the request of DESIGN.md §4, the libcurl
+ * options that make it safe to send to customer-chosen addresses, and the
+ * classification of what came back. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "dispatch/send.h"
+#include "dispatch/ssrf.h"
+#include "sign/sign.h"
+
+#ifndef HERALD_VERSION
+#define HERALD_VERSION "0.0.0"
+#endif
+
+#define FORM_TYPE "application/x-www-form-urlencoded"
+#define MAX_CUSTOM_HEADERS 64
+#define MAX_HEADER_NAME 128
+#define MAX_HEADER_VALUE 4096
+#define MAX_RESPONSE_HEADERS 200  /* response header lines before the cut */
+#define REQUEST_HEADERS_CAP 65536 /* the log's copy of what was sent */
+
+/* ---- small encoders ---- */
+
+static int json_string(struct buf *b, const char *s)
+{
+    int rc = buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; rc == 0 && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        rc = buf_append(b, run, (size_t)(s - run));
+        if (rc == 0)
+            rc = c == '"'    ? buf_append(b, "\\\"", 2)
+                 : c == '\\' ? buf_append(b, "\\\\", 2)
+                             : buf_printf(b, "\\u%04x", c);
+        run = s + 1;
+    }
+    if (rc == 0)
+        rc = buf_append(b, run, (size_t)(s - run));
+    if (rc == 0)
+        rc = buf_append(b, "\"", 1);
+    return rc;
+}
+
+/* Appends n bytes, percent-encoded (RFC 3986 unreserved characters kept)
+ * when form is set, as they are otherwise. */
+static int put(struct buf *b, const void *data, size_t n, bool form)
+{
+    if (!form)
+        return buf_append(b, data, n);
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = data;
+    char chunk[768];
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            chunk[used++] = (char)c;
+        } else {
+            chunk[used++] = '%';
+            chunk[used++] = hex[c >> 4];
+            chunk[used++] = hex[c & 15];
+        }
+        if (used > sizeof chunk - 3) {
+            int rc = buf_append(b, chunk, used);
+            if (rc)
+                return rc;
+            used = 0;
+        }
+    }
+    return buf_append(b, chunk, used);
+}
+
+static int put_str(struct buf *b, const char *s, bool form)
+{
+    return put(b, s, strlen(s), form);
+}
+
+/* Puts s as a JSON string, form-encoded or not. */
+static int put_json_string(struct buf *b, const char *s, bool form)
+{
+    if (!form)
+        return json_string(b, s);
+    struct buf tmp;
+    buf_init(&tmp, 6 * strlen(s) + 3);
+    int rc = json_string(&tmp, s);
+    if (rc == 0)
+        rc = put(b, tmp.data, tmp.len, form);
+    buf_release(&tmp);
+    return rc;
+}
+
+/* Empties b for reuse with a new ceiling, keeping its allocation. */
+static void buf_reuse(struct buf *b, size_t cap)
+{
+    buf_reset(b);
+    b->cap = cap;
+}
+
+/* ---- the webhook's derived target ---- */
+
+static bool header_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_HEADER_NAME)
+        return false;
+    for (; *s; s++) /* RFC 9110 token characters */
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return false;
+    return true;
+}
+
+static bool header_value_ok(const char *s)
+{
+    if (strlen(s) > MAX_HEADER_VALUE)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Headers herald sets itself, and hop-by-hop ones a customer must not set. */
+static bool header_reserved(const char *name)
+{
+    static const char *const reserved[] = {
+        "content-type",
+        "content-length",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "host",
+        "expect",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
+        if (strcasecmp(name, reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+static void target_add_header(struct send_target *t, struct buf *json, const char *name,
+                              const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    char *line = xmalloc(nl + vl + 3);
+    if (vl == 0) /* "Name;" is how libcurl sends a header with an empty value */
+        snprintf(line, nl + vl + 3, "%s;", name);
+    else
+        snprintf(line, nl + vl + 3, "%s: %s", name, value);
+    t->custom[t->n_custom++] = line;
+    if (buf_append(json, ",", 1) || json_string(json, name) || buf_append(json, ":", 1) ||
+        json_string(json, value))
+        buf_reset(json); /* cannot happen within the cap; the log just omits them */
+}
+
+static void target_load_headers(struct send_target *t, const char *text)
+{
+    struct buf json;
+    buf_init(&json, (MAX_HEADER_NAME + MAX_HEADER_VALUE) * 6 * MAX_CUSTOM_HEADERS);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    if (cJSON_IsObject(root)) {
+        t->custom = xcalloc(MAX_CUSTOM_HEADERS, sizeof *t->custom);
+        const cJSON *h;
+        cJSON_ArrayForEach(h, root)
+        {
+            if (t->n_custom == MAX_CUSTOM_HEADERS)
+                break;
+            if (!cJSON_IsString(h) || !h->string || !header_name_ok(h->string) ||
+                header_reserved(h->string) || !header_value_ok(h->valuestring))
+                continue;
+            target_add_header(t, &json, h->string, h->valuestring);
+        }
+    }
+    cJSON_Delete(root);
+    t->custom_json = buf_detach(&json, NULL);
+}
+
+void send_target_init(struct send_target *t, const struct store_webhook *w)
+{
+    memset(t, 0, sizeof *t);
+    t->w = w;
+    int kl = w->secret ? sign_secret_key(w->secret, t->key[0]) : -1;
+    if (kl > 0) {
+        t->key_len[0] = kl;
+        t->n_keys = 1;
+        kl = w->prev_secret ? sign_secret_key(w->prev_secret, t->key[1]) : -1;
+        if (kl > 0) {
+            t->key_len[1] = kl;
+            t->prev_expires_at = w->prev_secret_expires_at;
+            t->n_keys = 2;
+        }
+    }
+    target_load_headers(t, w->headers);
+}
+
+void send_target_release(struct send_target *t)
+{
+    OPENSSL_cleanse(t->key, sizeof t->key);
+    for (size_t i = 0; i < t->n_custom; i++)
+        free(t->custom[i]);
+    free(t->custom);
+    free(t->custom_json);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- building the request ---- */
+
+static int build_body(struct attempt *a, bool form, const char *event_id, const char *event_type,
+                      int64_t event_created_at, const char *data, size_t data_len)
+{
+    char ts[32];
+    clock_format(event_created_at, ts);
+    if (!data || data_len == 0) {
+        data = "null";
+        data_len = 4;
+    }
+    /* Worst case: every byte percent-encoded, every type byte \u-escaped. */
+    size_t raw = data_len + 6 * (strlen(event_id) + strlen(event_type)) + 128;
+    buf_reuse(&a->body, 3 * raw + 16);
+    int rc = form ? buf_puts(&a->body, "payload=") : 0;
+    if (rc == 0)
+        rc = put_str(&a->body, "{\"id\":", form);
+    if (rc == 0)
+        rc = put_json_string(&a->body, event_id, form);
+    if (rc == 0)
+        rc = put_str(&a->body, ",\"type\":", form);
+    if (rc == 0)
+        rc = put_json_string(&a->body, event_type, form);
+    if (rc == 0)
+        rc = put_str(&a->body, ",\"timestamp\":\"", form);
+    if (rc == 0)
+        rc = put_str(&a->body, ts, form);
+    if (rc == 0)
+        rc = put_str(&a->body, "\",\"data\":", form);
+    if (rc == 0)
+        rc = put(&a->body, data, data_len, form); /* byte for byte, never re-serialised */
+    if (rc == 0)
+        rc = put_str(&a->body, "}", form);
+    return rc;
+}
+
+/* Adds "Name: value" to the request and "Name":"value" to the log copy. */
+static int add_header(struct attempt *a, const char *name, const char *value)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    struct curl_slist *l = curl_slist_append(a->headers, line);
+    if (!l)
+        return HERALD_ENOMEM;
+    a->headers = l;
+    struct buf *j = &a->request_headers;
+    int rc = buf_append(j, j->len > 1 ? "," : "", j->len > 1 ? 1 : 0);
+    if (rc == 0)
+        rc = json_string(j, name);
+    if (rc == 0)
+        rc = buf_append(j, ":", 1);
+    if (rc == 0)
+        rc = json_string(j, value);
+    return rc;
+}
+
+static int build_headers(struct attempt *a, const struct send_target *t, bool form,
+                         const char *event_id, int64_t now_ms)
+{
+    int64_t ts = now_ms / 1000;
+    char tsbuf[24], sigs[2 * SIGN_SIG_MAX + 1];
+    snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
+    sign_v1(t->key[0], t->key_len[0], event_id, ts, a->body.data, a->body.len, sigs);
+    if (t->n_keys == 2 && now_ms < t->prev_expires_at) {
+        size_t l = strlen(sigs);
+        sigs[l] = ' ';
+        sign_v1(t->key[1], t->key_len[1], event_id, ts, a->body.data, a->body.len, sigs + l + 1);
+    }
+    buf_reuse(&a->request_headers, REQUEST_HEADERS_CAP);
+    int rc = buf_append(&a->request_headers, "{", 1);
+    if (rc == 0)
+        rc = add_header(a, "Content-Type", form ? FORM_TYPE : "application/json");
+    if (rc == 0)
+        rc = add_header(a, "User-Agent", "herald/" HERALD_VERSION);
+    if (rc == 0)
+        rc = add_header(a, "webhook-id", event_id);
+    if (rc == 0)
+        rc = add_header(a, "webhook-timestamp", tsbuf);
+    if (rc == 0)
+        rc = add_header(a, "webhook-signature", sigs);
+    for (size_t i = 0; rc == 0 && i < t->n_custom; i++) {
+        struct curl_slist *l = curl_slist_append(a->headers, t->custom[i]);
+        if (!l)
+            rc = HERALD_ENOMEM;
+        else
+            a->headers = l;
+    }
+    if (rc == 0)
+        rc = buf_puts(&a->request_headers, t->custom_json ? t->custom_json : "");
+    if (rc == 0)
+        rc = buf_append(&a->request_headers, "}", 1);
+    /* An empty Expect: stops libcurl from waiting for 100-continue. */
+    if (rc == 0) {
+        struct curl_slist *l = curl_slist_append(a->headers, "Expect:");
+        if (!l)
+            rc = HERALD_ENOMEM;
+        else
+            a->headers = l;
+    }
+    return rc;
+}
+
+static void attempt_reset(struct attempt *a, const struct herald_config *cfg, int64_t now_ms)
+{
+    a->cfg = cfg;
+    curl_slist_free_all(a->headers);
+    a->headers = NULL;
+    buf_reset(&a->body);
+    buf_reset(&a->request_headers);
+    buf_reuse(&a->response, cfg->response_keep);
+    a->response_seen = 0;
+    a->cut = false;
+    a->retry_after_ms = -1;
+    a->retry_after_raw = -1;
+    a->started_at = now_ms;
+    a->started_mono = clock_mono_ms();
+    a->duration_ms = 0;
+    a->response_code = 0;
+    a->error = NULL;
+    a->errbuf[0] = '\0';
+    a->blocked = false;
+    a->too_many_headers = false;
+    a->n_headers = 0;
+}
+
+int attempt_prepare_target(struct attempt *a, const struct herald_config *cfg,
+                           const struct send_target *t, const char *event_id,
+                           const char *event_type, int64_t event_created_at, const char *data,
+                           size_t data_len, int64_t now_ms)
+{
+    const struct store_webhook *w = t->w;
+    attempt_reset(a, cfg, now_ms);
+    const char *url = w->url ? w->url : "";
+    if (!a->url || strcmp(a->url, url) != 0) { /* recycled attempts often go to the same URL */
+        free(a->url);
+        a->url = xstrdup(url);
+    }
+    str_copy(a->method, sizeof a->method, w->method[0] ? w->method : "POST");
+    if (t->n_keys == 0)
+        return HERALD_ECRYPTO;
+    bool form = strcasecmp(w->content_type, FORM_TYPE) == 0;
+    int rc = build_body(a, form, event_id, event_type, event_created_at, data, data_len);
+    if (rc == 0)
+        rc = build_headers(a, t, form, event_id, now_ms);
+    return rc;
+}
+
+int attempt_prepare(struct attempt *a, const struct herald_config *cfg,
+                    const struct store_webhook *w, const char *event_id, const char *event_type,
+                    int64_t event_created_at, const char *data, size_t data_len, int64_t now_ms)
+{
+    struct send_target t;
+    send_target_init(&t, w);
+    int rc = attempt_prepare_target(a, cfg, &t, event_id, event_type, event_created_at, data,
+                                    data_len, now_ms);
+    send_target_release(&t);
+    return rc;
+}
+
+/* ---- transfer callbacks ---- */
+
+/* Keeps the first response_keep bytes for the log and cuts the transfer
+ * once more than response_read_cap bytes came in: a receiver cannot make
+ * herald read (or wait for) an endless body. */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct attempt *a = userdata;
+    size_t n = size * nmemb;
+    size_t room = a->response.cap - a->response.len;
+    if (room)
+        buf_append(&a->response, ptr, n < room ? n : room);
+    a->response_seen += n;
+    if (a->response_seen > a->cfg->response_read_cap) {
+        a->cut = true;
+        return 0;
+    }
+    return n;
+}
+
+/* Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+static long parse_retry_after(const char *v, size_t n)
+{
+    char s[128];
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= sizeof s)
+        return -1;
+    memcpy(s, v, n);
+    s[n] = '\0';
+    int64_t secs;
+    if (parse_int64(s, 0, 100000000, &secs))
+        return (long)(secs * 1000);
+    time_t t = curl_getdate(s, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    int64_t ms = (int64_t)t * 1000 - clock_now_ms();
+    return ms < 0 ? 0 : (long)ms;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+    struct attempt *a = userdata;
+    size_t n = size * nitems;
+    if (++a->n_headers > MAX_RESPONSE_HEADERS) {
+        a->too_many_headers = true;
+        return 0;
+    }
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new (final or 1xx) response */
+        a->retry_after_raw = -1;
+    else if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
+        a->retry_after_raw = parse_retry_after(ptr + 12, n - 12);
+    return n;
+}
+
+void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config *cfg)
+{
+    a->cfg = cfg;
+    a->started_mono = clock_mono_ms();
+    a->errbuf[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(easy, CURLOPT_URL, a->url);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    /* The handle may be recycled from another webhook: every option herald
+     * uses is set on every attempt, never inherited. */
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+                     strcmp(a->method, "POST") == 0 ? NULL : a->method);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body.len);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, a->body.data ? a->body.data : "");
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, a->headers);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, ssrf_opensocket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, a);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, a->errbuf);
+}
+
+/* ---- judging the outcome ---- */
+
+static const char *transport_error(const struct attempt *a, CURLcode rc)
+{
+    if (a->blocked)
+        return "blocked";
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_CONNECT:
+        return "connect";
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "dns";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_USE_SSL_FAILED:
+        return "tls";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return "reset";
+    case CURLE_FILESIZE_EXCEEDED:
+        return "too_large";
+    case CURLE_WRITE_ERROR:
+        return a->too_many_headers || a->cut ? "too_large" : "error";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "protocol";
+    default:
+        return "error";
+    }
+}
+
+void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc)
+{
+    int64_t d = clock_mono_ms() - a->started_mono;
+    a->duration_ms = d < 0 ? 0 : d;
+    long code = 0;
+    if (easy)
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    a->response_code = (int)code;
+    /* A transfer cut at the read cap after the status line still has the
+     * receiver's answer: it is judged by its status like a complete one. */
+    bool answered =
+        rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && a->cut && !a->too_many_headers && code > 0);
+    if (!answered)
+        a->error = transport_error(a, rc);
+    else if (code >= 200 && code < 300)
+        a->error = NULL;
+    else
+        a->error = code > 0 ? "http" : "protocol";
+    a->retry_after_ms = (code == 429 || code == 503) ? a->retry_after_raw : -1;
+}
+
+void attempt_perform(struct attempt *a, const struct herald_config *cfg)
+{
+    CURL *easy = curl_easy_init();
+    if (!easy) {
+        a->error = "error";
+        return;
+    }
+    attempt_configure(a, easy, cfg);
+    CURLcode rc = curl_easy_perform(easy);
+    attempt_finish(a, easy, rc);
+    curl_easy_cleanup(easy);
+}
+
+void attempt_release(struct attempt *a)
+{
+    free(a->url);
+    a->url = NULL;
+    buf_release(&a->body);
+    buf_release(&a->request_headers);
+    buf_release(&a->response);
+    curl_slist_free_all(a->headers);
+    a->headers = NULL;
+}

@@ -1,0 +1,613 @@
+/* End-to-end tests of src/dispatch/dispatcher.c inside one process: a real
+ * SQLite store in a temporary folder, real receivers on 127.0.0.1, the real
+ * dispatcher thread. Every wait polls the store or a receiver for a
+ * condition with a generous deadline; no sleep stands in for a result. */
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/id.h"
+#include "core/util.h"
+#include "dispatch/dispatcher.h"
+#include "sign/sign.h"
+#include "store/store.h"
+#include "receiver.h"
+
+#define DEADLINE_MS 60000
+
+struct fixture {
+    char dir[64];
+    struct store *s;
+    struct herald_config cfg;
+    char account[HERALD_ID_MAX];
+};
+
+struct hook {
+    char id[HERALD_ID_MAX];
+    char secret[SIGN_SECRET_MAX];
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = xcalloc(1, sizeof *f);
+    str_copy(f->dir, sizeof f->dir, "/tmp/herald-dispatch-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char url[128];
+    snprintf(url, sizeof url, "sqlite:%s/herald.db", f->dir);
+    assert_int_equal(store_open(url, 4, &f->s), 0);
+    config_defaults(&f->cfg);
+    f->cfg.dev = true; /* receivers are on loopback */
+    assert_true(config_parse_schedule(&f->cfg, "0.05,0.05"));
+    str_copy(f->cfg.node_id, sizeof f->cfg.node_id, "test-node");
+    struct store_account a = {.created_at = clock_now_ms()};
+    id_new(a.id, "acct", a.created_at);
+    str_copy(a.name, sizeof a.name, "test");
+    assert_int_equal(f->s->ops->account_create(f->s, &a), 0);
+    str_copy(f->account, sizeof f->account, a.id);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->s);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static void make_hook(struct fixture *f, struct hook *h, int port, const char *events,
+                      int max_attempts, int max_in_flight)
+{
+    struct store_webhook w;
+    memset(&w, 0, sizeof w);
+    int64_t now = clock_now_ms();
+    id_new(h->id, "wh", now);
+    sign_secret_new(h->secret);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hook", port);
+    str_copy(w.id, sizeof w.id, h->id);
+    str_copy(w.account_id, sizeof w.account_id, f->account);
+    w.name = "test";
+    w.description = "";
+    w.url = url;
+    str_copy(w.method, sizeof w.method, "POST");
+    str_copy(w.content_type, sizeof w.content_type, "application/json");
+    w.events = (char *)events;
+    w.headers = "{\"X-Team\":\"blue\"}";
+    w.max_attempts = max_attempts;
+    w.max_in_flight = max_in_flight;
+    w.enabled = true;
+    str_copy(w.kind, sizeof w.kind, "webhook");
+    str_copy(w.signature_scheme, sizeof w.signature_scheme, "standard");
+    w.secret = h->secret;
+    w.created_at = w.modified_at = now;
+    assert_int_equal(f->s->ops->webhook_create(f->s, &w), 0);
+}
+
+static void publish(struct fixture *f, const char *type, const char *data, char id[HERALD_ID_MAX],
+                    int want_deliveries)
+{
+    struct store_ingest it;
+    memset(&it, 0, sizeof it);
+    it.account_id = f->account;
+    it.type = type;
+    it.data = data;
+    it.data_len = strlen(data);
+    it.created_at = clock_now_ms();
+    id_new(it.id, "evt", it.created_at);
+    assert_int_equal(f->s->ops->ingest(f->s, &it, 1), 0);
+    assert_int_equal(it.deliveries, want_deliveries);
+    if (id)
+        str_copy(id, HERALD_ID_MAX, it.id);
+}
+
+static struct store_stats stats(struct fixture *f)
+{
+    struct store_stats st;
+    assert_int_equal(f->s->ops->stats(f->s, &st), 0);
+    return st;
+}
+
+static void poll_pause(void)
+{
+    usleep(5000);
+}
+
+static void wait_succeeded(struct fixture *f, int64_t n)
+{
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).succeeded < n) {
+        if (clock_mono_ms() > end)
+            fail_msg("deliveries did not succeed in time: %lld of %lld",
+                     (long long)stats(f).succeeded, (long long)n);
+        poll_pause();
+    }
+}
+
+static void wait_received(struct receiver *r, size_t n)
+{
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (receiver_count(r) < n) {
+        if (clock_mono_ms() > end)
+            fail_msg("receiver got %zu of %zu requests in time", receiver_count(r), n);
+        poll_pause();
+    }
+}
+
+static struct store_attempt *attempts_of(struct fixture *f, const char *webhook_id, int status,
+                                         size_t *n)
+{
+    struct store_attempt_query q = {.webhook_id = webhook_id, .status = status, .count = 100};
+    struct store_attempt *a = NULL;
+    int64_t total = 0;
+    assert_int_equal(f->s->ops->attempt_list(f->s, f->account, &q, &a, n, &total), 0);
+    return a;
+}
+
+/* The receiver-side check, written from the Standard Webhooks spec with
+ * OpenSSL alone: HMAC-SHA256(base64-decode(secret), id.ts.body). */
+static bool signature_ok(const char *secret, const struct received *q)
+{
+    const char *id = received_header(q, "webhook-id");
+    char idc[64], ts[32], sig[256];
+    if (!id)
+        return false;
+    str_copy(idc, sizeof idc, id);
+    str_copy(ts, sizeof ts, received_header(q, "webhook-timestamp"));
+    str_copy(sig, sizeof sig, received_header(q, "webhook-signature"));
+    unsigned char key[96];
+    const char *b64 = secret + 6;
+    int kl = EVP_DecodeBlock(key, (const unsigned char *)b64, (int)strlen(b64));
+    for (size_t l = strlen(b64); l > 0 && b64[l - 1] == '='; l--)
+        kl--;
+    HMAC_CTX *ctx = HMAC_CTX_new();
+    HMAC_Init_ex(ctx, key, kl, EVP_sha256(), NULL);
+    HMAC_Update(ctx, (const unsigned char *)idc, strlen(idc));
+    HMAC_Update(ctx, (const unsigned char *)".", 1);
+    HMAC_Update(ctx, (const unsigned char *)ts, strlen(ts));
+    HMAC_Update(ctx, (const unsigned char *)".", 1);
+    HMAC_Update(ctx, (const unsigned char *)q->body, q->body_len);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    HMAC_Final(ctx, md, &mdlen);
+    HMAC_CTX_free(ctx);
+    char want[64] = "v1,";
+    EVP_EncodeBlock((unsigned char *)want + 3, md, (int)mdlen);
+    return strcmp(sig, want) == 0;
+}
+
+/* A receiver failing with 500 twice then 200: three attempts with the right
+ * codes, spaced by the compressed schedule, one stable webhook-id, every
+ * signature valid, data byte for byte. */
+static void test_retries_then_success(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const script[] = {
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nerror",
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nerror",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    };
+    struct receiver r;
+    assert_true(receiver_start(&r, script, ARRAY_SIZE(script)));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"post.published\"]", 4, 8);
+    const char *data = "{ \"post_id\" : \"p1\",\"text\":\"h\xc3\xa9llo\", \"n\": 1.50 }";
+    char evt[HERALD_ID_MAX];
+    publish(f, "post.published", data, evt, 1);
+
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    dispatcher_wake(d);
+    wait_succeeded(f, 1);
+    dispatcher_stop(d);
+
+    struct store_stats st = stats(f);
+    assert_int_equal(st.succeeded, 1);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.attempts, 3);
+
+    size_t n = 0;
+    struct store_attempt *a = attempts_of(f, h.id, 0, &n);
+    assert_int_equal(n, 3); /* newest first */
+    static const int codes[] = {200, 500, 500};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(a[i].n, 3 - (int)i);
+        assert_int_equal(a[i].response_code, codes[i]);
+        assert_string_equal(a[i].error, i == 0 ? "" : "http");
+        assert_string_equal(a[i].event_id, evt);
+        assert_string_equal(a[i].event_type, "post.published");
+        assert_non_null(strstr(a[i].request_headers, evt));
+        assert_null(strstr(a[i].request_headers, h.secret + 6));
+    }
+    assert_string_equal(a[0].response_body, "ok");
+    assert_string_equal(a[1].response_body, "error");
+    /* Spaced by the 50 ms schedule, less at most 10 % jitter. */
+    assert_true(a[1].started_at - a[2].started_at >= 45);
+    assert_true(a[0].started_at - a[1].started_at >= 45);
+    store_attempts_free(a, n);
+
+    assert_int_equal(receiver_count(&r), 3);
+    char want_data[256];
+    snprintf(want_data, sizeof want_data, "\"data\":%s}", data);
+    for (size_t i = 0; i < 3; i++) {
+        const struct received *q = &r.req[i];
+        assert_string_equal(received_header(q, "webhook-id"), evt);
+        assert_string_equal(received_header(q, "X-Team"), "blue");
+        assert_true(signature_ok(h.secret, q));
+        assert_non_null(strstr(q->body, want_data));
+        assert_int_equal(q->body_len, r.req[0].body_len);
+        assert_memory_equal(q->body, r.req[0].body, q->body_len); /* same body every try */
+    }
+    receiver_stop(&r);
+}
+
+static cJSON *find_event(struct receiver *r, const char *type)
+{
+    for (size_t i = 0; i < receiver_count(r); i++) {
+        cJSON *j = cJSON_Parse(r->req[i].body);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0)
+            return j;
+        cJSON_Delete(j);
+    }
+    return NULL;
+}
+
+static const char *field(const cJSON *event, const char *name)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(event, "data"), name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double number(const cJSON *event, const char *name)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(event, "data"), name);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+/* Exhaustion and 410: the delivery fails, the webhook answering 410 is
+ * disabled, and both operational events reach a webhook subscribed to them. */
+static void test_exhausted_and_gone(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const fail500[] = {"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n"};
+    static const char *const gone[] = {"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n"};
+    static const char *const ok[] = {"HTTP/1.1 204 No Content\r\n\r\n"};
+    struct receiver ra, rg, rm;
+    assert_true(receiver_start(&ra, fail500, 1));
+    assert_true(receiver_start(&rg, gone, 1));
+    assert_true(receiver_start(&rm, ok, 1));
+    struct hook ha, hg, hm;
+    make_hook(f, &ha, ra.port, "[\"post.published\"]", 2, 8);
+    make_hook(f, &hg, rg.port, "[\"post.*\"]", 4, 8);
+    make_hook(f, &hm, rm.port, "[\"delivery.exhausted\",\"webhook.disabled\"]", 4, 8);
+    char evt[HERALD_ID_MAX];
+    publish(f, "post.published", "{\"id\":1}", evt, 2);
+
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    wait_received(&rm, 2);
+    wait_succeeded(f, 2);
+    dispatcher_stop(d);
+
+    assert_int_equal(receiver_count(&ra), 2); /* max_attempts */
+    assert_int_equal(receiver_count(&rg), 1); /* 410 is final */
+    assert_int_equal(receiver_count(&rm), 2); /* nothing twice, no loop */
+    struct store_stats st = stats(f);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.succeeded, 2);
+    assert_int_equal(st.pending, 0);
+
+    cJSON *ex = find_event(&rm, "delivery.exhausted");
+    assert_non_null(ex);
+    assert_string_equal(field(ex, "webhook_id"), ha.id);
+    assert_string_equal(field(ex, "event_id"), evt);
+    assert_string_equal(field(ex, "event_type"), "post.published");
+    assert_string_equal(field(ex, "last_error"), "http");
+    assert_non_null(field(ex, "delivery_id"));
+    assert_true(number(ex, "attempts") == 2);
+    assert_true(number(ex, "last_response_code") == 500);
+    cJSON_Delete(ex);
+
+    cJSON *dis = find_event(&rm, "webhook.disabled");
+    assert_non_null(dis);
+    assert_string_equal(field(dis, "webhook_id"), hg.id);
+    assert_string_equal(field(dis, "reason"), "gone");
+    assert_non_null(strstr(field(dis, "url"), "127.0.0.1"));
+    cJSON_Delete(dis);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(signature_ok(hm.secret, &rm.req[i]));
+
+    struct store_webhook w;
+    assert_int_equal(f->s->ops->webhook_get(f->s, f->account, hg.id, &w), 0);
+    assert_false(w.enabled);
+    assert_non_null(w.disabled_reason);
+    assert_string_equal(w.disabled_reason, "gone");
+    store_webhook_release(&w);
+
+    /* A new event no longer goes to the disabled webhook. */
+    publish(f, "post.published", "{\"id\":2}", NULL, 1);
+    receiver_stop(&ra);
+    receiver_stop(&rg);
+    receiver_stop(&rm);
+}
+
+/* Client-side TCP connections in ESTABLISHED state to 127.0.0.1:port,
+ * from /proc/net/tcp (the kernel completes handshakes the receiver has not
+ * accepted yet, so this counts what the dispatcher opened). */
+static int connections_to(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned rport = 0, st = 0, raddr = 0;
+        if (sscanf(line, " %*d: %*x:%*x %x:%x %x", &raddr, &rport, &st) == 3 &&
+            (int)rport == port && st == 1 && raddr == 0x0100007f)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* A webhook whose endpoint hangs, with a deep backlog claimed first, does
+ * not delay another webhook; on stop its unsent deliveries go back. */
+static void test_slow_endpoint_isolated(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.request_timeout_ms = 30000;
+    static const char *const hang[] = {"HANG"};
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver rs, rf;
+    assert_true(receiver_start(&rs, hang, 1));
+    assert_true(receiver_start(&rf, ok, 1));
+    struct hook hs, hf;
+    make_hook(f, &hs, rs.port, "[\"post.deleted\"]", 4, 2);
+    make_hook(f, &hf, rf.port, "[\"post.published\"]", 4, 8);
+    for (int i = 0; i < 20; i++)
+        publish(f, "post.deleted", "{}", NULL, 1);
+    for (int i = 0; i < 20; i++)
+        publish(f, "post.published", "{}", NULL, 1);
+
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    wait_succeeded(f, 20);
+    /* All of the fast webhook's deliveries are done while the slow one has
+     * not finished a single attempt, and never had more than its cap open. */
+    size_t n = 0;
+    struct store_attempt *a = attempts_of(f, hs.id, 0, &n);
+    assert_int_equal(n, 0);
+    store_attempts_free(a, n);
+    a = attempts_of(f, hf.id, 1, &n);
+    assert_int_equal(n, 20);
+    store_attempts_free(a, n);
+    assert_true(receiver_accepted(&rs) <= 1);     /* one hangs, one waits in the backlog */
+    assert_int_equal(connections_to(rs.port), 2); /* exactly its max_in_flight */
+    struct store_stats st = stats(f);
+    assert_int_equal(st.in_flight, 20); /* the slow webhook's, claimed */
+
+    receiver_unhang(&rs);
+    dispatcher_stop(d);
+    st = stats(f);
+    assert_int_equal(st.in_flight, 0); /* recorded or given back */
+    assert_int_equal(st.pending, 20);
+    assert_int_equal(st.succeeded, 20);
+    receiver_stop(&rs);
+    receiver_stop(&rf);
+}
+
+/* A dispatcher that went idle (nothing due) picks up new work after each
+ * ingest and its wake-up, round after round. */
+static void test_wake_after_idle(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    for (int round = 1; round <= 5; round++) {
+        publish(f, "account.connected", "{\"n\":1}", NULL, 1);
+        dispatcher_wake(d);
+        wait_succeeded(f, round);
+    }
+    dispatcher_stop(d);
+    assert_int_equal(receiver_count(&r), 5);
+    receiver_stop(&r);
+}
+
+/* A rate limit of 5/s spreads 10 deliveries over at least a second (a
+ * full bucket of 5, then one every 200 ms). Only a lower bound is checked,
+ * which a slow machine cannot break. */
+static void test_rate_limit(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    struct store_webhook w;
+    assert_int_equal(f->s->ops->webhook_get(f->s, f->account, h.id, &w), 0);
+    w.rate_limit = 5;
+    w.modified_at++;
+    assert_int_equal(f->s->ops->webhook_update(f->s, &w), 0);
+    store_webhook_release(&w);
+    for (int i = 0; i < 10; i++)
+        publish(f, "post.published", "{}", NULL, 1);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    wait_succeeded(f, 10);
+    dispatcher_stop(d);
+    size_t n = 0;
+    struct store_attempt *a = attempts_of(f, h.id, 1, &n); /* newest first */
+    assert_int_equal(n, 10);
+    int64_t spread = a[0].started_at - a[9].started_at;
+    if (spread < 900)
+        fail_msg("10 deliveries at 5/s took only %lld ms", (long long)spread);
+    store_attempts_free(a, n);
+    receiver_stop(&r);
+}
+
+/* A failing webhook subscribed to everything receives the delivery.exhausted
+ * event about its own delivery once; that one's exhaustion emits nothing.
+ * Operational events commit with the result that caused them, so once two
+ * deliveries failed the event count is final. */
+static void test_exhausted_event_does_not_loop(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const fail500[] = {"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, fail500, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 1, 8);
+    publish(f, "post.published", "{}", NULL, 1);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).failed < 2) {
+        if (clock_mono_ms() > end)
+            fail_msg("the deliveries did not fail in time");
+        poll_pause();
+    }
+    dispatcher_stop(d);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.events, 2);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(receiver_count(&r), 2);
+    cJSON *ex = find_event(&r, "delivery.exhausted");
+    assert_non_null(ex);
+    assert_string_equal(field(ex, "event_type"), "post.published");
+    cJSON_Delete(ex);
+    receiver_stop(&r);
+}
+
+/* A receiver that accepts and never answers is cut at the request timeout
+ * by libcurl's timers, as driven by the dispatcher's epoll loop. */
+static void test_hanging_receiver_times_out(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.request_timeout_ms = 500;
+    f->cfg.lease_ms = 20000;
+    static const char *const hang[] = {"HANG"};
+    struct receiver r;
+    assert_true(receiver_start(&r, hang, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"post.published\"]", 1, 8);
+    publish(f, "post.published", "{}", NULL, 1);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).failed < 1) {
+        if (clock_mono_ms() > end)
+            fail_msg("the hanging attempt did not end in time");
+        poll_pause();
+    }
+    dispatcher_stop(d);
+    size_t n = 0;
+    struct store_attempt *a = attempts_of(f, h.id, 0, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].error, "timeout");
+    assert_int_equal(a[0].response_code, 0);
+    assert_true(a[0].duration_ms >= 500);
+    if (a[0].duration_ms > 10000) /* a missed timer, not a slow machine */
+        fail_msg("cut after %lld ms", (long long)a[0].duration_ms);
+    store_attempts_free(a, n);
+    receiver_stop(&r);
+}
+
+/* A proxy in front of the real store that counts claim_due() calls; every
+ * operation still runs on the SQLite backend (same impl pointer). */
+static const struct store_ops *real_ops;
+static int claims_counted;
+
+static int counting_claim_due(struct store *s, const char *owner, int64_t now, int64_t lease_until,
+                              size_t max, struct store_claim **out, size_t *n)
+{
+    __atomic_add_fetch(&claims_counted, 1, __ATOMIC_SEQ_CST);
+    return real_ops->claim_due(s, owner, now, lease_until, max, out, n);
+}
+
+/* With only a far-future retry pending, the dispatcher sleeps: it asks the
+ * store at most once per safety poll instead of claiming in a loop. The
+ * window only bounds a count from above, so a slow machine cannot fail it. */
+static void test_idle_does_not_spin(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(config_parse_schedule(&f->cfg, "3600"));
+    int fd = socket(AF_INET, SOCK_STREAM, 0); /* a port nobody listens on */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    struct hook h;
+    make_hook(f, &h, ntohs(sa.sin_port), "[\"*\"]", 4, 8);
+    publish(f, "post.published", "{}", NULL, 1);
+
+    real_ops = f->s->ops;
+    struct store_ops ops = *real_ops;
+    ops.claim_due = counting_claim_due;
+    struct store proxy = {.ops = &ops, .impl = f->s->impl};
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, &proxy), 0);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).attempts < 1 || stats(f).in_flight > 0) {
+        if (clock_mono_ms() > end)
+            fail_msg("the first attempt was not recorded in time");
+        poll_pause();
+    }
+    __atomic_store_n(&claims_counted, 0, __ATOMIC_SEQ_CST);
+    usleep(1500 * 1000); /* an observation window, not a wait for a result */
+    int claims = __atomic_load_n(&claims_counted, __ATOMIC_SEQ_CST);
+    dispatcher_stop(d);
+    if (claims > 2)
+        fail_msg("%d claims in 1.5 s while idle", claims);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.attempts, 1);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.in_flight, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_retries_then_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhausted_and_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_endpoint_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wake_after_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhausted_event_does_not_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
