@@ -20,6 +20,15 @@ Python 3 standard library only. What it gives a test file:
 
 The binary comes from $HERALD_BIN (ctest sets it); when unset, the first
 herald found in build/test, build/release or build-it is used.
+
+Backends. HERALD_TEST_BACKEND=postgres runs every test against PostgreSQL
+instead of SQLite (the default, HERALD_TEST_BACKEND=sqlite): each Herald
+gets a new empty database from `scripts/pg.sh newdb` on the cluster that
+`scripts/pg.sh run` started ($HERALD_TEST_PG_SCRIPT names the script and
+$HERALD_PG_DIR the cluster; without them, scripts/pg.sh and its current
+cluster). herald then runs in its own folder, where it writes var/admin.key.
+Tests that look inside the database use db_contents() (the SQLite files, or
+a pg_dump) and psql(), never the backend's files directly.
 """
 
 import base64
@@ -44,6 +53,11 @@ NODE_DIR = os.path.join(ROOT, "tests", "integration", "node")
 # sanitizer build on a loaded two-core machine, short enough that a real hang
 # fails the test well inside ctest's timeout.
 DEADLINE = float(os.environ.get("HERALD_TEST_DEADLINE", "30"))
+
+BACKEND = os.environ.get("HERALD_TEST_BACKEND", "sqlite") or "sqlite"
+if BACKEND not in ("sqlite", "postgres"):
+    raise SystemExit("HERALD_TEST_BACKEND must be sqlite or postgres, not %r" % BACKEND)
+POSTGRES = BACKEND == "postgres"
 
 
 # --------------------------------------------------------------------------
@@ -124,6 +138,92 @@ def sign_v1(secret, msg_id, timestamp, body):
     key = base64.b64decode(secret[len("whsec_"):] if secret.startswith("whsec_") else secret)
     msg = ("%s.%s." % (msg_id, timestamp)).encode() + body
     return "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL (HERALD_TEST_BACKEND=postgres)
+
+_pg_dbs = []  # URLs of the databases pg_newdb() made; dropped when every case passed
+
+
+def pg_script():
+    return os.environ.get("HERALD_TEST_PG_SCRIPT") or os.path.join(ROOT, "scripts", "pg.sh")
+
+
+def pg_tool(name):
+    """A PostgreSQL client program: the newest server version's own, else
+    the one on PATH."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/" + name),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    if found:
+        return found[-1]
+    import shutil
+    p = shutil.which(name)
+    check(p, "%s not found (apt-get install -y postgresql-client)" % name)
+    return p
+
+
+def pg_run(*args, env=None, timeout=120):
+    """Runs scripts/pg.sh ARGS; returns its stdout (stripped). env adds
+    variables (HERALD_PG_DIR picks a cluster other than the suite's)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([pg_script()] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=e, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("pg.sh %s exited %d:\n%s" % (
+            " ".join(args), p.returncode, p.stderr.decode("utf-8", "replace")))
+    return p.stdout.decode().strip()
+
+
+_db_seq = [0]
+
+
+def pg_newdb(env=None):
+    """A new empty database on the cluster; returns its URL."""
+    _db_seq[0] += 1
+    name = "it_%d_%d" % (os.getpid(), _db_seq[0])
+    url = pg_run("newdb", name, env=env).splitlines()[-1]
+    check(url.startswith("postgres"), "pg.sh newdb printed a URL: %r" % url)
+    if not env:
+        _pg_dbs.append(url)
+    return url
+
+
+def psql(url, sql, timeout=60):
+    """Runs sql on the database at url; returns the rows as tuples of
+    strings (NULL as "")."""
+    p = subprocess.run([pg_tool("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                        "-F", "\x1f", "-R", "\x1e", "-d", url, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                       timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("psql %r exited %d: %s" % (
+            sql, p.returncode, p.stderr.decode("utf-8", "replace")))
+    out = p.stdout.decode("utf-8", "replace").rstrip("\n")
+    return [tuple(r.split("\x1f")) for r in out.split("\x1e") if r.strip("\n")]
+
+
+def pg_dump(url, timeout=120):
+    """Everything in the database at url, schema and rows, as pg_dump
+    writes it (bytes)."""
+    p = subprocess.run([pg_tool("pg_dump"), "--no-owner", "-d", url], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("pg_dump exited %d: %s" % (
+            p.returncode, p.stderr.decode("utf-8", "replace")))
+    return p.stdout
+
+
+def _pg_drop_all():
+    for url in _pg_dbs:
+        u = urllib.parse.urlsplit(url)
+        admin = urllib.parse.urlunsplit((u.scheme, u.netloc, "/postgres", u.query, ""))
+        try:
+            psql(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % u.path.lstrip("/"))
+        except (AssertionError, OSError, subprocess.SubprocessError) as e:
+            print("could not drop %s: %s" % (url, e), flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -292,12 +392,16 @@ class Client:
 
 
 class Herald:
-    """One `herald serve` with its own folder (database, admin.key, logs).
+    """One `herald serve` with its own folder (database, admin.key, logs),
+    which is also its working directory.
 
     dev:            pass --dev (plain http and loopback destinations allowed)
     retry_schedule: --retry-schedule, compressed for tests
     args:           more serve flags
     env:            environment overrides (None value removes a variable)
+    db:             the database URL or path; by default a new one of the
+                    backend under test (two Heralds given the same URL are
+                    two nodes on one database)
     """
 
     def __init__(self, dev=True, retry_schedule="0.2,0.4", args=(), env=None, folder=None,
@@ -307,7 +411,9 @@ class Herald:
             folder = tempfile.mkdtemp(prefix="herald-it-")
             _tmp_dirs.append(folder)
         self.dir = folder
-        self.db = db or os.path.join(self.dir, "herald.db")
+        if not db:
+            db = pg_newdb() if POSTGRES else os.path.join(self.dir, "herald.db")
+        self.db = db
         self.port = free_port()
         self.dev = dev
         self.retry_schedule = retry_schedule
@@ -322,6 +428,35 @@ class Herald:
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def postgres(self):
+        return self.db.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def key_path(self):
+        """Where herald writes admin.key: beside a SQLite file, in ./var/
+        (of its working directory, self.dir) with PostgreSQL."""
+        if self.postgres:
+            return os.path.join(self.dir, "var", "admin.key")
+        path = self.db[len("sqlite:"):] if self.db.startswith("sqlite:") else self.db
+        return os.path.join(os.path.dirname(os.path.abspath(os.path.join(self.dir, path))),
+                            "admin.key")
+
+    def db_contents(self):
+        """[(name, bytes)]: everything the database holds as stored — the
+        SQLite file and its -wal/-shm companions that exist, or a pg_dump
+        of the PostgreSQL database."""
+        if self.postgres:
+            return [("pg_dump", pg_dump(self.db))]
+        path = self.db[len("sqlite:"):] if self.db.startswith("sqlite:") else self.db
+        path = os.path.join(self.dir, path)
+        out = []
+        for f in (path, path + "-wal", path + "-shm"):
+            if os.path.exists(f):
+                with open(f, "rb") as fh:
+                    out.append((os.path.basename(f), fh.read()))
+        return out
 
     def argv(self):
         a = [self.bin, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db", self.db]
@@ -350,7 +485,8 @@ class Herald:
         self.stderr_path = os.path.join(self.dir, "stderr.%d" % self.starts)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, env=self.environ())
+                                         stdin=subprocess.DEVNULL, env=self.environ(),
+                                         cwd=self.dir)
 
         def healthy():
             if self.proc.poll() is not None:
@@ -363,7 +499,7 @@ class Herald:
 
         wait_for(healthy, timeout, what="herald /healthz on %s" % self.url)
         if self.admin_key is None:
-            path = os.path.join(os.path.dirname(self.db), "admin.key")
+            path = self.key_path
             wait_for(lambda: os.path.exists(path), 5, what=path)
             with open(path) as f:
                 self.admin_key = f.read().strip()
@@ -424,7 +560,7 @@ class Herald:
         e = self.environ()
         e.update(env or {})
         p = subprocess.run([self.bin] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL, env=e, timeout=timeout)
+                           stdin=subprocess.DEVNULL, env=e, timeout=timeout, cwd=self.dir)
         if check_rc and p.returncode != 0:
             raise AssertionError("herald %s exited %d:\n%s" % (
                 " ".join(args), p.returncode, p.stderr.decode("utf-8", "replace")))
@@ -623,6 +759,17 @@ def case(fn):
     return fn
 
 
+SKIP_STATUS = 77  # ctest's SKIP_RETURN_CODE for the integration tests
+
+
+def skip_all(reason):
+    """Skips the whole file: prints why and exits with SKIP_STATUS, which
+    ctest reports as a skipped test (not a pass, not a failure)."""
+    name = os.path.basename(sys.argv[0]).replace(".py", "")
+    print("SKIP %s: %s" % (name, reason), flush=True)
+    sys.exit(SKIP_STATUS)
+
+
 def main(setup=None, teardown=None):
     """Runs every @case in order (or those named on the command line).
     setup() runs first; if it fails every case fails. teardown() runs last
@@ -630,7 +777,7 @@ def main(setup=None, teardown=None):
     only = set(sys.argv[1:])
     cases = [c for c in _cases if not only or c.__name__ in only]
     name = os.path.basename(sys.argv[0])
-    print("== %s: %d cases" % (name, len(cases)), flush=True)
+    print("== %s: %d cases (%s)" % (name, len(cases), BACKEND), flush=True)
     passed = failed = 0
     ok = True
     if setup:
@@ -664,10 +811,13 @@ def main(setup=None, teardown=None):
     if failed or os.environ.get("HERALD_KEEP_TMP"):
         for d in _tmp_dirs:
             print("kept %s (database, admin.key, stdout.N, stderr.N)" % d, flush=True)
+        for u in _pg_dbs:
+            print("kept database %s" % u, flush=True)
     else:
         import shutil
         for d in _tmp_dirs:
             shutil.rmtree(d, ignore_errors=True)
+        _pg_drop_all()
     print("%s: %d passed, %d failed" % (name.replace(".py", ""), passed, failed), flush=True)
     sys.exit(1 if failed else 0)
 

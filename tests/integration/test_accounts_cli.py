@@ -35,7 +35,7 @@ def cli_json(*args):
 
 @case
 def first_start_writes_admin_key_0600_and_prints_it_once():
-    path = os.path.join(H.dir, "admin.key")
+    path = H.key_path  # beside the SQLite file; ./var/ with PostgreSQL
     mode = stat.S_IMODE(os.stat(path).st_mode)
     eq(oct(mode), oct(0o600), "admin.key mode")
     key = H.admin_key
@@ -54,7 +54,7 @@ def first_start_writes_admin_key_0600_and_prints_it_once():
 
 @case
 def second_start_keeps_the_key_and_prints_no_new_one():
-    path = os.path.join(H.dir, "admin.key")
+    path = H.key_path  # beside the SQLite file; ./var/ with PostgreSQL
     before = open(path).read()
     H.restart()
     eq(open(path).read(), before, "admin.key after restart")
