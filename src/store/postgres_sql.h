@@ -24,12 +24,12 @@
 
 #define PG_KEY_COLS "id, account_id, role, hash, prefix, created_at, revoked_at"
 
-/* 23 columns, in the order params_webhook() and read_webhook() use. */
+/* 26 columns, in the order params_webhook() and read_webhook() use. */
 #define PG_WH_COLS                                                                                 \
     "id, account_id, name, description, url, method, content_type, events, headers,"               \
     " max_attempts, rate_limit, max_in_flight, enabled, kind, signature_scheme, secret,"           \
     " prev_secret, prev_secret_expires_at, disabled_reason, created_at, modified_at,"              \
-    " last_execution_at, failing_since"
+    " last_execution_at, failing_since, payload_format, signature_header, timestamp_header"
 
 #define PG_EVT_COLS "id, account_id, type, payload, idempotency_key, created_at"
 
@@ -116,7 +116,8 @@
     X(WH_INSERT, "INSERT INTO webhooks (" PG_WH_COLS ") VALUES ($1::text, $2::text, $3::text,"     \
                  " $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::int,"          \
                  " $11::int, $12::int, $13::boolean, $14::text, $15::text, $16::text, $17::text,"  \
-                 " $18::bigint, $19::text, $20::bigint, $21::bigint, $22::bigint, $23::bigint)")   \
+                 " $18::bigint, $19::text, $20::bigint, $21::bigint, $22::bigint, $23::bigint,"    \
+                 " $24::text, $25::text, $26::text)")                                              \
     X(WH_GET, "SELECT " PG_WH_COLS " FROM webhooks WHERE id = $1::text AND account_id = $2::text") \
     X(WH_GET_ANY, "SELECT " PG_WH_COLS " FROM webhooks WHERE id = $1::text")                       \
     /* Locks the row: an update and a concurrent delete or update of the                           \
@@ -130,7 +131,7 @@
                   " WHERE id = ANY($1::text[])")                                                   \
     /* Re-enabling clears failing_since (or the 5-day rule would disable                           \
      * the webhook again on its first failure); last_execution_at and                              \
-     * failing_since otherwise belong to record(). It takes all 23                                 \
+     * failing_since otherwise belong to record(). It takes all 26                                 \
      * parameters of params_webhook(); $20, $22 and $23 are only typed. */                         \
     X(WH_UPDATE, "UPDATE webhooks SET name = $3::text, description = $4::text, url = $5::text,"    \
                  " method = $6::text, content_type = $7::text, events = $8::text,"                 \
@@ -138,7 +139,8 @@
                  " max_in_flight = $12::int, enabled = $13::boolean, kind = $14::text,"            \
                  " signature_scheme = $15::text, secret = $16::text, prev_secret = $17::text,"     \
                  " prev_secret_expires_at = $18::bigint, disabled_reason = $19::text,"             \
-                 " modified_at = $21::bigint,"                                                     \
+                 " modified_at = $21::bigint, payload_format = $24::text,"                         \
+                 " signature_header = $25::text, timestamp_header = $26::text,"                    \
                  " failing_since = CASE WHEN NOT enabled AND $13::boolean THEN 0"                  \
                  " ELSE failing_since END"                                                         \
                  " WHERE id = $1::text AND account_id = $2::text"                                  \
@@ -286,7 +288,10 @@
                   " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"       \
                   " $6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::text[],"                \
                   " $11::boolean[], $12::bytea[], $13::text[])"                                    \
-                  " AS x(id, dlv, evt, wh, type, n, started, dur, code, err, ok, body, hdrs)")     \
+                  " AS x(id, dlv, evt, wh, type, n, started, dur, code, err, ok, body, hdrs)"      \
+                  /* A record retried after its COMMIT's answer was lost must   \
+                   * not fail on its own attempt ids forever. */                  \
+                  " ON CONFLICT (id) DO NOTHING")                                                  \
     /* Four leads, in the order attempt_list() picks them. */                                      \
     X(ATT_LIST_WEBHOOK, PG_ATT_LIST("a.webhook_id = $1::text"))                                    \
     X(ATT_LIST_DELIVERY, PG_ATT_LIST("a.delivery_id = $2::text"))                                  \

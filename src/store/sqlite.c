@@ -75,10 +75,35 @@ static const char *const st_sql[ST_COUNT] = {
 #undef X
 };
 
+/* Delivery statuses, as indexes of a write transaction's count changes. */
+enum { CNT_PENDING, CNT_IN_FLIGHT, CNT_SUCCEEDED, CNT_FAILED, CNT__N };
+static const char *const cnt_names[CNT__N] = {"pending", "in_flight", "succeeded", "failed"};
+
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    /* How many deliveries this write transaction moved into (+) or out of
+     * (-) each status; written to delivery_counts just before COMMIT. */
+    int64_t delta[CNT__N];
 };
+
+static int cnt_index(const char *status)
+{
+    for (int i = 0; i < CNT__N; i++)
+        if (strcmp(status, cnt_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Notes that n deliveries went from status `from` (-1: newly created) to
+ * status `to`. */
+static void count_move(struct conn *c, int from, int to, int64_t n)
+{
+    if (from >= 0)
+        c->delta[from] -= n;
+    if (to >= 0)
+        c->delta[to] += n;
+}
 
 struct sq {
     struct store base; /* base.impl points back here */
@@ -253,15 +278,32 @@ static int col_bytes(sqlite3_stmt *st, int i, char **out, size_t *len)
 static int tx_begin(struct sq *q, struct conn *c)
 {
     pthread_mutex_lock(&q->write_mu);
+    memset(c->delta, 0, sizeof c->delta);
     int rc = run(c, c->st[ST_BEGIN_WRITE]);
     if (rc != 0)
         pthread_mutex_unlock(&q->write_mu);
     return rc;
 }
 
+static int counts_flush(struct conn *c)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < CNT__N; i++) {
+        if (c->delta[i] == 0)
+            continue;
+        sqlite3_stmt *st = c->st[ST_COUNTS_ADD];
+        bind_text(st, 1, cnt_names[i]);
+        bind_int(st, 2, c->delta[i]);
+        rc = run(c, st);
+    }
+    return rc;
+}
+
 /* Commits when rc is 0, else rolls back; returns the final outcome. */
 static int tx_end(struct sq *q, struct conn *c, int rc)
 {
+    if (rc == 0)
+        rc = counts_flush(c);
     if (rc == 0)
         rc = run(c, c->st[ST_COMMIT]);
     /* A failed COMMIT (or an I/O error mid-way) may leave the transaction
@@ -597,7 +639,7 @@ static int sq_event_type_list(struct store *s, const char *account_id,
 
 /* ---- webhooks ------------------------------------------------------- */
 
-/* Binds the 23 columns of WH_COLS as ?1..?23. */
+/* Binds the 26 columns of WH_COLS as ?1..?26. */
 static void bind_webhook(sqlite3_stmt *st, const struct store_webhook *w)
 {
     bind_text(st, 1, w->id);
@@ -623,6 +665,9 @@ static void bind_webhook(sqlite3_stmt *st, const struct store_webhook *w)
     bind_int(st, 21, w->modified_at);
     bind_int(st, 22, w->last_execution_at);
     bind_int(st, 23, w->failing_since);
+    bind_text(st, 24, w->payload_format[0] ? w->payload_format : "standard");
+    bind_text(st, 25, w->signature_header);
+    bind_text(st, 26, w->timestamp_header);
 }
 
 static void read_webhook(sqlite3_stmt *st, struct store_webhook *w)
@@ -651,6 +696,9 @@ static void read_webhook(sqlite3_stmt *st, struct store_webhook *w)
     w->modified_at = col_int(st, 20);
     w->last_execution_at = col_int(st, 21);
     w->failing_since = col_int(st, 22);
+    col_copy(st, 23, w->payload_format, sizeof w->payload_format);
+    col_copy(st, 24, w->signature_header, sizeof w->signature_header);
+    col_copy(st, 25, w->timestamp_header, sizeof w->timestamp_header);
 }
 
 static void row_webhook(sqlite3_stmt *st, void *out)
@@ -826,6 +874,13 @@ static int webhook_delete_tx(struct conn *c, const char *account_id, const char 
         rc = HERALD_ENOTFOUND;
     if (rc != 0)
         return rc;
+    st = c->st[ST_DLV_CANCEL_COUNT];
+    bind_text(st, 1, id);
+    while ((rc = step(c, st)) == SQLITE_ROW)
+        count_move(c, cnt_index(col_str(st, 0)), CNT_FAILED, col_int(st, 1));
+    done(st);
+    if (rc < 0)
+        return rc;
     st = c->st[ST_DLV_CANCEL];
     bind_text(st, 1, id);
     bind_int(st, 2, now);
@@ -970,6 +1025,7 @@ static int delivery_insert(struct conn *c, struct store_ingest *it, const char *
     int rc = run(c, st);
     if (rc != 0)
         return rc;
+    count_move(c, -1, leased ? CNT_IN_FLIGHT : CNT_PENDING, 1);
     if (it->deliveries++ == 0)
         str_copy(it->first_delivery_id, sizeof it->first_delivery_id, id);
     return 0;
@@ -1355,11 +1411,20 @@ static int claim_tx(struct conn *c, const char *owner, int64_t now, int64_t leas
     int rc = claim_select(c, now, max, out, n);
     sqlite3_stmt *st = c->st[ST_DLV_LEASE];
     for (size_t i = 0; rc == 0 && i < *n; i++) {
-        bind_text(st, 1, (*out)[i].delivery_id);
-        bind_text(st, 2, owner);
-        bind_int(st, 3, lease_until);
-        bind_int(st, 4, now);
-        rc = run(c, st);
+        /* Nearly every claimed row was pending; one that was not is an
+         * expired lease, taken over from in_flight. */
+        for (int from = CNT_PENDING; rc == 0 && from <= CNT_IN_FLIGHT; from++) {
+            bind_text(st, 1, (*out)[i].delivery_id);
+            bind_text(st, 2, owner);
+            bind_int(st, 3, lease_until);
+            bind_int(st, 4, now);
+            bind_text(st, 5, cnt_names[from]);
+            rc = run(c, st);
+            if (rc == 0 && sqlite3_changes(c->db) == 1) {
+                count_move(c, from, CNT_IN_FLIGHT, 1);
+                break;
+            }
+        }
     }
     return rc;
 }
@@ -1440,7 +1505,45 @@ static int attempt_insert(struct conn *c, const struct store_result *r)
     else
         sqlite3_bind_null(st, 12);
     bind_text(st, 13, r->request_headers);
+    if (r->account_id)
+        bind_text(st, 14, r->account_id);
+    else
+        sqlite3_bind_null(st, 14);
     return run(c, st);
+}
+
+/* What one record batch did to one webhook, so its row is written once per
+ * batch rather than once per result. */
+struct wh_touch {
+    const char *id;
+    int64_t last_end;     /* latest started_at + duration */
+    bool any_ok;          /* the batch had a success */
+    bool last_ok;         /* the batch's last result for it succeeded */
+    int64_t fail_start;   /* started_at of the first failure after the last success */
+};
+
+static struct wh_touch *touch_find(struct wh_touch *t, size_t *n, const char *id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(t[i].id, id) == 0)
+            return &t[i];
+    t[*n] = (struct wh_touch){.id = id};
+    return &t[(*n)++];
+}
+
+static void touch_add(struct wh_touch *t, const struct store_result *r)
+{
+    bool ok = r->outcome == STORE_SUCCEEDED;
+    int64_t end = r->started_at + r->duration_ms;
+    if (end > t->last_end)
+        t->last_end = end;
+    if (ok) {
+        t->any_ok = true;
+        t->fail_start = 0;
+    } else if (t->fail_start == 0) {
+        t->fail_start = r->started_at;
+    }
+    t->last_ok = ok;
 }
 
 static int record_one(struct conn *c, const char *owner, const struct store_result *r)
@@ -1448,25 +1551,18 @@ static int record_one(struct conn *c, const char *owner, const struct store_resu
     int rc = attempt_insert(c, r);
     if (rc != 0)
         return rc;
-    int64_t end = r->started_at + r->duration_ms;
-    bool ok = r->outcome == STORE_SUCCEEDED;
-
     sqlite3_stmt *st = c->st[ST_DLV_RESULT];
     bind_text(st, 1, r->delivery_id);
     bind_text(st, 2, owner);
     bind_text(st, 3, outcome_status(r->outcome));
     bind_int(st, 4, r->n);
     bind_int(st, 5, r->next_attempt_at);
-    bind_int(st, 6, end);
+    bind_int(st, 6, r->started_at + r->duration_ms);
     if ((rc = run(c, st)) != 0)
         return rc;
-
-    st = c->st[ST_WH_EXECUTED];
-    bind_text(st, 1, r->webhook_id);
-    bind_int(st, 2, end);
-    bind_int(st, 3, ok);
-    bind_int(st, 4, r->started_at);
-    if ((rc = run(c, st)) != 0 || !r->disable_reason)
+    if (sqlite3_changes(c->db) == 1)
+        count_move(c, CNT_IN_FLIGHT, cnt_index(outcome_status(r->outcome)), 1);
+    if (!r->disable_reason)
         return rc;
 
     st = c->st[ST_WH_DISABLE];
@@ -1478,12 +1574,35 @@ static int record_one(struct conn *c, const char *owner, const struct store_resu
     return webhook_set_parked(c, r->webhook_id, true);
 }
 
+static int touch_write(struct conn *c, const struct wh_touch *t)
+{
+    sqlite3_stmt *st = c->st[ST_WH_EXECUTED];
+    bind_text(st, 1, t->id);
+    bind_int(st, 2, t->last_end);
+    bind_int(st, 3, t->last_ok);
+    bind_int(st, 4, t->fail_start);
+    bind_int(st, 5, t->any_ok);
+    return run(c, st);
+}
+
 static int record_tx(struct conn *c, const char *owner, const struct store_result *r, size_t n,
                      struct store_ingest *emit, size_t n_emit)
 {
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    struct wh_touch *touched = n ? xmalloc(n * sizeof *touched) : NULL;
+    size_t n_touched = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = record_one(c, owner, &r[i]);
+        /* Batches come from one dispatcher and mostly repeat a few
+         * webhooks: the last one touched is the likeliest match. */
+        struct wh_touch *t = n_touched && strcmp(touched[n_touched - 1].id, r[i].webhook_id) == 0
+                                 ? &touched[n_touched - 1]
+                                 : touch_find(touched, &n_touched, r[i].webhook_id);
+        touch_add(t, &r[i]);
+    }
+    for (size_t i = 0; rc == 0 && i < n_touched; i++)
+        rc = touch_write(c, &touched[i]);
+    free(touched);
     if (rc == 0 && n_emit)
         rc = ingest_items(c, emit, n_emit);
     return rc;
@@ -1508,9 +1627,17 @@ static int sq_release(struct store *s, const char *owner, int64_t now)
     struct sq *q = SQ(s);
     struct conn *c = conn_get(q);
     sqlite3_stmt *st = c->st[ST_DLV_RELEASE];
-    bind_text(st, 1, owner);
-    bind_int(st, 2, now);
-    return write1(q, c, st, false);
+    int rc = tx_begin(q, c);
+    if (rc == 0) {
+        bind_text(st, 1, owner);
+        bind_int(st, 2, now);
+        rc = run(c, st);
+        if (rc == 0)
+            count_move(c, CNT_IN_FLIGHT, CNT_PENDING, sqlite3_changes(c->db));
+        rc = tx_end(q, c, rc);
+    }
+    conn_put(q, c);
+    return rc;
 }
 
 static int delivery_retry_tx(struct conn *c, const char *account_id, const char *id, int64_t now)
@@ -1519,7 +1646,9 @@ static int delivery_retry_tx(struct conn *c, const char *account_id, const char 
     bind_text(st, 1, id);
     bind_text(st, 2, account_id);
     int rc = step(c, st);
+    int from = -1;
     if (rc == SQLITE_ROW) {
+        from = cnt_index(col_str(st, 0));
         bool leased = strcmp(col_str(st, 0), "in_flight") == 0 && col_int(st, 1) > now;
         /* A deleted webhook's delivery could only wait forever. */
         bool orphan = col_int(st, 2) == 0;
@@ -1533,7 +1662,10 @@ static int delivery_retry_tx(struct conn *c, const char *account_id, const char 
     st = c->st[ST_DLV_REQUEUE];
     bind_text(st, 1, id);
     bind_int(st, 2, now);
-    return run(c, st);
+    rc = run(c, st);
+    if (rc == 0 && sqlite3_changes(c->db) == 1)
+        count_move(c, from, CNT_PENDING, 1);
+    return rc;
 }
 
 static int sq_delivery_retry(struct store *s, const char *account_id, const char *id, int64_t now)
@@ -1561,8 +1693,10 @@ static int recover_tx(struct conn *c, const char *account_id, const char *webhoo
     bind_int(st, 4, since);
     bind_int(st, 5, until > 0 ? until : INT64_MAX);
     rc = run(c, st);
-    if (rc == 0)
+    if (rc == 0) {
         *count = sqlite3_changes(c->db);
+        count_move(c, CNT_FAILED, CNT_PENDING, *count);
+    }
     return rc;
 }
 
@@ -1774,7 +1908,8 @@ static int delivery_stats(struct conn *c, struct store_stats *out)
     return rc < 0 ? rc : 0;
 }
 
-/* Counts whole tables: O(rows), meant for /metrics scrapes, not hot paths. */
+/* Reads the trigger-kept counts (migration 3) and the tables' largest
+ * rowids: O(log n), cheap enough for every /metrics scrape. */
 static int sq_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof *out);

@@ -17,12 +17,12 @@
 
 #define KEY_COLS "id, account_id, role, hash, prefix, created_at, revoked_at"
 
-/* 23 columns, in the order bind_webhook() and read_webhook() use. */
+/* 26 columns, in the order bind_webhook() and read_webhook() use. */
 #define WH_COLS                                                                                    \
     "id, account_id, name, description, url, method, content_type, events, headers,"               \
     " max_attempts, rate_limit, max_in_flight, enabled, kind, signature_scheme, secret,"           \
     " prev_secret, prev_secret_expires_at, disabled_reason, created_at, modified_at,"              \
-    " last_execution_at, failing_since"
+    " last_execution_at, failing_since, payload_format, signature_header, timestamp_header"
 
 #define EVT_COLS "id, account_id, type, payload, idempotency_key, created_at"
 
@@ -71,6 +71,9 @@
     " FROM attempts a LEFT JOIN events e ON e.id = a.event_id WHERE " lead ATT_FILTER              \
     " ORDER BY a.started_at DESC, a.id DESC LIMIT ?9 OFFSET ?10"
 #define ATT_COUNT(lead) "SELECT COUNT(*) FROM attempts a WHERE " lead ATT_FILTER
+/* An event's attempts, through its deliveries (there is no event index on
+ * attempts: one fewer write per attempt). */
+#define ATT_BY_EVENT "a.delivery_id IN (SELECT id FROM deliveries WHERE event_id = ?3)"
 
 #define EVT_FILTER                                                                                 \
     " WHERE account_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 = 0 OR created_at >= ?3)"        \
@@ -102,7 +105,8 @@
                   " WHERE account_id = ?1 ORDER BY name")                                          \
                                                                                                    \
     X(WH_INSERT, "INSERT INTO webhooks (" WH_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"  \
-                 " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")         \
+                 " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23,"          \
+                 " ?24, ?25, ?26)")                                                                \
     X(WH_GET, "SELECT " WH_COLS " FROM webhooks WHERE id = ?1 AND account_id = ?2")                \
     X(WH_GET_ANY, "SELECT " WH_COLS " FROM webhooks WHERE id = ?1")                                \
     X(WH_ENABLED, "SELECT enabled FROM webhooks WHERE id = ?1 AND account_id = ?2")                \
@@ -117,13 +121,16 @@
       " rate_limit = ?11, max_in_flight = ?12, enabled = ?13, kind = ?14,"                         \
       " signature_scheme = ?15, secret = ?16, prev_secret = ?17,"                                  \
       " prev_secret_expires_at = ?18, disabled_reason = ?19, modified_at = ?21,"                   \
+      " payload_format = ?24, signature_header = ?25, timestamp_header = ?26,"                     \
       " failing_since = CASE WHEN enabled = 0 AND ?13 = 1 THEN 0 ELSE failing_since END"           \
       " WHERE id = ?1 AND account_id = ?2")                                                        \
     X(WH_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2")                         \
     X(WH_FANOUT, "SELECT id, events, max_attempts FROM webhooks"                                   \
                  " WHERE account_id = ?1 AND enabled = 1 ORDER BY created_at, id")                 \
+    /* Once per webhook per record batch: ?3 = the batch ended on a success,   \
+     * ?5 = the batch had a success, ?4 = first failure after the last success.*/ \
     X(WH_EXECUTED, "UPDATE webhooks SET last_execution_at = MAX(last_execution_at, ?2),"           \
-                   " failing_since = CASE WHEN ?3 THEN 0 WHEN failing_since = 0 THEN ?4"           \
+                   " failing_since = CASE WHEN ?3 THEN 0 WHEN ?5 OR failing_since = 0 THEN ?4"     \
                    " ELSE failing_since END WHERE id = ?1")                                        \
     /* modified_at must change so dispatchers notice; max() keeps it monotonic. */                 \
     X(WH_DISABLE, "UPDATE webhooks SET enabled = 0, disabled_reason = ?2,"                         \
@@ -166,8 +173,11 @@
                  " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                    \
                  " WHERE d.due_at <= ?1 AND e.id = d.event_id AND w.id = d.webhook_id"             \
                  " AND w.enabled = 1 ORDER BY d.due_at LIMIT ?2")                                  \
+    /* ?5: the status the row is claimed from (pending, or in_flight with an   \
+     * expired lease), which delivery_counts needs to know. */                 \
     X(DLV_LEASE, "UPDATE deliveries SET status = 'in_flight', lease_owner = ?2,"                   \
-                 " lease_expires_at = ?3, due_at = ?3, updated_at = ?4 WHERE id = ?1")             \
+                 " lease_expires_at = ?3, due_at = ?3, updated_at = ?4"                            \
+                 " WHERE id = ?1 AND status = ?5")                                                 \
     X(DLV_NEXT_DUE, "SELECT due_at FROM deliveries WHERE due_at IS NOT NULL"                       \
                     " ORDER BY due_at LIMIT 1")                                                    \
     /* ?3 is the new status; only 'pending' keeps the row due (at ?5). */                          \
@@ -177,7 +187,10 @@
       " due_at = CASE WHEN ?3 = 'pending' AND " DLV_WEBHOOK_ENABLED " THEN ?5 ELSE NULL END,"      \
       " lease_owner = NULL, lease_expires_at = 0, updated_at = ?6"                                 \
       " WHERE id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                              \
-    X(DLV_RELEASE, DLV_REQUEUE_SET "WHERE lease_owner = ?1 AND status = 'in_flight'")              \
+    /* In-flight rows are in the due index (due_at = lease expiry), parked ones \
+     * come back through unparking: walking that index finds every lease. */    \
+    X(DLV_RELEASE, DLV_REQUEUE_SET "WHERE due_at IS NOT NULL AND lease_owner = ?1"                  \
+                                   " AND status = 'in_flight'")                                    \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \
                  " EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id)"                    \
                  " FROM deliveries d WHERE d.id = ?1 AND d.account_id = ?2")                       \
@@ -197,16 +210,16 @@
     X(ATT_INSERT, "INSERT INTO attempts (id, delivery_id, event_id, webhook_id, account_id,"       \
                   " event_type, n, started_at, duration_ms, response_code, error, ok,"             \
                   " response_body, request_headers) VALUES (?1, ?2, ?3, ?4,"                       \
-                  " COALESCE((SELECT account_id FROM deliveries WHERE id = ?2), ''),"              \
+                  " COALESCE(?14, (SELECT account_id FROM deliveries WHERE id = ?2), ''),"         \
                   " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")                                      \
     /* Four leads, in the order attempt_list() picks them. */                                      \
     X(ATT_LIST_WEBHOOK, ATT_LIST("a.webhook_id = ?1"))                                             \
     X(ATT_LIST_DELIVERY, ATT_LIST("a.delivery_id = ?2"))                                           \
-    X(ATT_LIST_EVENT, ATT_LIST("a.event_id = ?3"))                                                 \
+    X(ATT_LIST_EVENT, ATT_LIST(ATT_BY_EVENT))                                                      \
     X(ATT_LIST_ACCOUNT, ATT_LIST("a.account_id = ?8"))                                             \
     X(ATT_COUNT_WEBHOOK, ATT_COUNT("a.webhook_id = ?1"))                                           \
     X(ATT_COUNT_DELIVERY, ATT_COUNT("a.delivery_id = ?2"))                                         \
-    X(ATT_COUNT_EVENT, ATT_COUNT("a.event_id = ?3"))                                               \
+    X(ATT_COUNT_EVENT, ATT_COUNT(ATT_BY_EVENT))                                                    \
     X(ATT_COUNT_ACCOUNT, ATT_COUNT("a.account_id = ?8"))                                           \
                                                                                                    \
     /* ?1 account, ?2 since, ?3 bucket size (ms, > 0). */                                          \
@@ -214,8 +227,13 @@
                   " SUM(duration_ms), MAX(duration_ms) FROM attempts"                              \
                   " WHERE account_id = ?1 AND started_at >= ?2 GROUP BY bucket ORDER BY bucket")   \
                                                                                                    \
-    X(STATS_DELIVERIES, "SELECT status, COUNT(*) FROM deliveries GROUP BY status")                 \
-    X(STATS_EVENTS, "SELECT COUNT(*) FROM events")                                                 \
-    X(STATS_ATTEMPTS, "SELECT COUNT(*) FROM attempts")
+    X(STATS_DELIVERIES, "SELECT status, n FROM delivery_counts")                                   \
+    X(COUNTS_ADD, "UPDATE delivery_counts SET n = n + ?2 WHERE status = ?1")                       \
+    X(DLV_CANCEL_COUNT, "SELECT status, COUNT(*) FROM deliveries WHERE webhook_id = ?1"            \
+                        " AND status IN ('pending', 'in_flight') GROUP BY status")                 \
+    /* Rows are never deleted from these, so the largest rowid is the count,   \
+     * read in O(log n) instead of a scan. */                                   \
+    X(STATS_EVENTS, "SELECT COALESCE(MAX(rowid), 0) FROM events")                                  \
+    X(STATS_ATTEMPTS, "SELECT COALESCE(MAX(rowid), 0) FROM attempts")
 
 #endif

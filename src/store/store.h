@@ -73,6 +73,11 @@ struct store_webhook {
     bool enabled;
     char kind[16];             /* webhook, slack, discord */
     char signature_scheme[24]; /* standard, github, stripe, hex, timestamped-hex */
+    char payload_format[12];   /* standard, rows (a flat object with dotted keys) */
+    /* Header names of a signature dialect; "" means the scheme's default
+     * (sign/dialect.h). At most 64 characters, validated by the API. */
+    char signature_header[72];
+    char timestamp_header[72];
     char *secret;      /* owned; current signing secret */
     char *prev_secret; /* owned or NULL; still signs until prev_secret_expires_at */
     int64_t prev_secret_expires_at;
@@ -207,6 +212,7 @@ enum store_outcome {
 /* The outcome of one attempt (record). Pointers are borrowed. */
 struct store_result {
     const char *delivery_id;
+    const char *account_id; /* the delivery's account; NULL makes the backend look it up */
     const char *event_id;
     const char *webhook_id;
     const char *event_type;

@@ -403,6 +403,8 @@ static void test_webhook_crud(void **state)
     w.max_in_flight = 3;
     snprintf(w.kind, sizeof w.kind, "slack");
     snprintf(w.signature_scheme, sizeof w.signature_scheme, "github");
+    snprintf(w.payload_format, sizeof w.payload_format, "rows");
+    snprintf(w.signature_header, sizeof w.signature_header, "X-Acme-Signature");
     w.prev_secret = "whsec_old";
     w.prev_secret_expires_at = T0 + 24 * HOUR;
     assert_int_equal(OPS(f)->webhook_create(f->s, &w), 0);
@@ -424,6 +426,9 @@ static void test_webhook_crud(void **state)
     assert_true(g.enabled);
     assert_string_equal(g.kind, "slack");
     assert_string_equal(g.signature_scheme, "github");
+    assert_string_equal(g.payload_format, "rows");
+    assert_string_equal(g.signature_header, "X-Acme-Signature");
+    assert_string_equal(g.timestamp_header, "");
     assert_string_equal(g.secret, w.secret);
     assert_string_equal(g.prev_secret, "whsec_old");
     assert_int_equal(g.prev_secret_expires_at, T0 + 24 * HOUR);
@@ -450,6 +455,10 @@ static void test_webhook_crud(void **state)
     u.prev_secret = NULL;
     u.prev_secret_expires_at = 0;
     u.max_attempts = 2;
+    snprintf(u.signature_scheme, sizeof u.signature_scheme, "timestamped-hex");
+    snprintf(u.payload_format, sizeof u.payload_format, "standard");
+    snprintf(u.signature_header, sizeof u.signature_header, "x-feedspace-signature");
+    snprintf(u.timestamp_header, sizeof u.timestamp_header, "x-feedspace-timestamp");
     u.modified_at = T0 + 10;
     u.created_at = T0 + 999;       /* immutable */
     u.last_execution_at = T0 + 77; /* owned by record(), not by updates */
@@ -466,6 +475,10 @@ static void test_webhook_crud(void **state)
     assert_string_equal(g.disabled_reason, "paused by user");
     assert_null(g.prev_secret);
     assert_int_equal(g.max_attempts, 2);
+    assert_string_equal(g.signature_scheme, "timestamped-hex");
+    assert_string_equal(g.payload_format, "standard");
+    assert_string_equal(g.signature_header, "x-feedspace-signature");
+    assert_string_equal(g.timestamp_header, "x-feedspace-timestamp");
     assert_int_equal(g.modified_at, T0 + 10);
     assert_int_equal(g.created_at, T0);
     assert_int_equal(g.last_execution_at, 0);
@@ -1454,6 +1467,8 @@ static void test_stats(void **state)
         result_for(&k[1], 1, T0 + 20, STORE_FAILED, 500),
     };
     assert_int_equal(OPS(f)->record(f->s, "d1", r, 2, NULL, 0), 0);
+    char failed_id[HERALD_ID_MAX];
+    memcpy(failed_id, k[1].delivery_id, sizeof failed_id);
     store_claims_free(k, 3);
     assert_int_equal(OPS(f)->stats(f->s, &s1), 0);
     assert_int_equal(s1.events - s0.events, 4);
@@ -1462,6 +1477,21 @@ static void test_stats(void **state)
     assert_int_equal(s1.succeeded - s0.succeeded, 1);
     assert_int_equal(s1.failed - s0.failed, 1);
     assert_int_equal(s1.attempts - s0.attempts, 2);
+
+    /* The counts follow every other way a delivery changes status. */
+    assert_int_equal(OPS(f)->release(f->s, "d1", T0 + 30), 0);
+    assert_int_equal(OPS(f)->stats(f->s, &s1), 0);
+    assert_int_equal(s1.pending - s0.pending, 2);
+    assert_int_equal(s1.in_flight - s0.in_flight, 0);
+    assert_int_equal(OPS(f)->delivery_retry(f->s, f->acct, failed_id, T0 + 40), 0);
+    assert_int_equal(OPS(f)->stats(f->s, &s1), 0);
+    assert_int_equal(s1.pending - s0.pending, 3);
+    assert_int_equal(s1.failed - s0.failed, 0);
+    assert_int_equal(OPS(f)->webhook_delete(f->s, f->acct, hook, T0 + 50), 0);
+    assert_int_equal(OPS(f)->stats(f->s, &s1), 0);
+    assert_int_equal(s1.pending - s0.pending, 0);
+    assert_int_equal(s1.failed - s0.failed, 3);
+    assert_int_equal(s1.succeeded - s0.succeeded, 1);
 }
 
 static void test_webhook_delete_cancels(void **state)
