@@ -12,6 +12,7 @@
 #include "core/cidr.h"
 #include "core/match.h"
 #include "core/util.h"
+#include "sign/dialect.h"
 #include "sign/sign.h"
 
 bool verr_set(struct verr *e, const char *field, const char *fmt, ...)
@@ -330,6 +331,41 @@ out:
     return ok;
 }
 
+bool validate_dialect_header(const char *name, const char *field, struct verr *e)
+{
+    static const char *const herald_sets[] = {
+        "content-type", "content-length",    "user-agent", "host",    "expect", "connection",
+        "keep-alive",   "transfer-encoding", "te",         "trailer", "upgrade"};
+    size_t n = strlen(name);
+    if (n == 0 || n > SIGN_HEADER_NAME_MAX)
+        return verr_set(e, field, "%s must be 1 to %d characters", field, SIGN_HEADER_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            return verr_set(e, field, "%s must be an HTTP header name (RFC 9110 token)", field);
+    for (size_t i = 0; i < ARRAY_SIZE(herald_sets); i++)
+        if (strcasecmp(name, herald_sets[i]) == 0)
+            return verr_set(e, field, "%s must not be %s", field, name);
+    if (strncasecmp(name, "proxy-", 6) == 0 || strncasecmp(name, "webhook-", 8) == 0)
+        return verr_set(e, field, "%s must not start with proxy- or webhook-", field);
+    return true;
+}
+
+bool validate_secret(const char *secret, const char *scheme, const char *field, struct verr *e)
+{
+    if (strcmp(scheme, "standard") == 0) {
+        if (!sign_secret_valid(secret))
+            return verr_set(e, field, "%s must be \"whsec_\" followed by base64 of 16 to 64 bytes",
+                            field);
+        return true;
+    }
+    if (!sign_dialect_secret_valid(secret))
+        return verr_set(e, field,
+                        "%s must be %d to %d printable ASCII characters, without a space at "
+                        "either end",
+                        field, SIGN_DIALECT_SECRET_MIN, SIGN_DIALECT_SECRET_MAX);
+    return true;
+}
+
 /* ---- events ---- */
 
 bool event_type_known(const char *name, type_known_fn known, void *arg)
@@ -445,6 +481,7 @@ void webhook_defaults(struct store_webhook *w)
     w->enabled = true;
     str_copy(w->kind, sizeof w->kind, "webhook");
     str_copy(w->signature_scheme, sizeof w->signature_scheme, "standard");
+    str_copy(w->payload_format, sizeof w->payload_format, "standard");
 }
 
 /* One call per body member. */
@@ -522,6 +559,9 @@ enum field_bit {
     F_KIND = 1 << 11,
     F_SCHEME = 1 << 12,
     F_SECRET = 1 << 13,
+    F_PAYLOAD_FORMAT = 1 << 14,
+    F_SIG_HEADER = 1 << 15,
+    F_TS_HEADER = 1 << 16,
 };
 
 static bool f_name(struct apply *a, const cJSON *v, const char *field)
@@ -667,27 +707,66 @@ static bool f_status(struct apply *a, const cJSON *v, const char *field)
     return true;
 }
 
-static bool f_kind(struct apply *a, const cJSON *v, const char *field)
+/* Sets dst[cap] to the member of choices[] that v names exactly. */
+static bool want_choice(struct apply *a, const cJSON *v, const char *field,
+                        const char *const *choices, size_t n, const char *list, char *dst,
+                        size_t cap)
 {
     if (!want_string(v, field, a->e))
         return false;
-    if (strcmp(v->valuestring, "webhook") != 0)
-        return verr_set(a->e, field,
-                        "%s must be \"webhook\" (slack and discord are not yet "
-                        "supported)",
-                        field);
-    str_copy(a->w->kind, sizeof a->w->kind, "webhook");
-    return true;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v->valuestring, choices[i]) == 0) {
+            str_copy(dst, cap, choices[i]);
+            return true;
+        }
+    }
+    return verr_set(a->e, field, "%s must be one of %s", field, list);
+}
+
+static bool f_kind(struct apply *a, const cJSON *v, const char *field)
+{
+    static const char *const kinds[] = {"webhook", "slack", "discord"};
+    return want_choice(a, v, field, kinds, ARRAY_SIZE(kinds), "webhook, slack, discord", a->w->kind,
+                       sizeof a->w->kind);
 }
 
 static bool f_scheme(struct apply *a, const cJSON *v, const char *field)
 {
-    if (!want_string(v, field, a->e))
+    static const char *const schemes[] = {"standard", "github", "stripe", "hex", "timestamped-hex"};
+    return want_choice(a, v, field, schemes, ARRAY_SIZE(schemes),
+                       "standard, github, stripe, hex, timestamped-hex", a->w->signature_scheme,
+                       sizeof a->w->signature_scheme);
+}
+
+static bool f_payload_format(struct apply *a, const cJSON *v, const char *field)
+{
+    static const char *const formats[] = {"standard", "rows"};
+    return want_choice(a, v, field, formats, ARRAY_SIZE(formats), "standard, rows",
+                       a->w->payload_format, sizeof a->w->payload_format);
+}
+
+/* A dialect header name; null or "" goes back to the scheme's default. */
+static bool dialect_header(struct apply *a, const cJSON *v, const char *field, char *dst,
+                           size_t cap)
+{
+    if (cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0')) {
+        dst[0] = '\0';
+        return true;
+    }
+    if (!want_string(v, field, a->e) || !validate_dialect_header(v->valuestring, field, a->e))
         return false;
-    if (strcmp(v->valuestring, "standard") != 0)
-        return verr_set(a->e, field, "%s must be \"standard\"", field);
-    str_copy(a->w->signature_scheme, sizeof a->w->signature_scheme, "standard");
+    str_copy(dst, cap, v->valuestring);
     return true;
+}
+
+static bool f_signature_header(struct apply *a, const cJSON *v, const char *field)
+{
+    return dialect_header(a, v, field, a->w->signature_header, sizeof a->w->signature_header);
+}
+
+static bool f_timestamp_header(struct apply *a, const cJSON *v, const char *field)
+{
+    return dialect_header(a, v, field, a->w->timestamp_header, sizeof a->w->timestamp_header);
 }
 
 static bool f_secret(struct apply *a, const cJSON *v, const char *field)
@@ -697,9 +776,13 @@ static bool f_secret(struct apply *a, const cJSON *v, const char *field)
         return true;
     if (!want_string(v, field, a->e))
         return false;
-    if (!sign_secret_valid(v->valuestring))
-        return verr_set(a->e, field, "%s must be \"whsec_\" followed by base64 of 16 to 64 bytes",
-                        field);
+    /* Which secrets fit depends on the final signature_scheme, which may
+     * come later in the body: check_combination() decides. */
+    if (!sign_secret_valid(v->valuestring) && !sign_dialect_secret_valid(v->valuestring))
+        return verr_set(a->e, field,
+                        "%s must be \"whsec_\" followed by base64 of 16 to 64 bytes (or, for a "
+                        "signature dialect, %d to %d printable ASCII characters)",
+                        field, SIGN_DIALECT_SECRET_MIN, SIGN_DIALECT_SECRET_MAX);
     struct store_webhook *w = a->w;
     if (!a->create && w->secret && strcmp(w->secret, v->valuestring) != 0) {
         free(w->prev_secret);
@@ -734,6 +817,9 @@ static const struct field_rule rules[] = {
     {"status", F_ENABLED, f_status},
     {"kind", F_KIND, f_kind},
     {"signature_scheme", F_SCHEME, f_scheme},
+    {"payload_format", F_PAYLOAD_FORMAT, f_payload_format},
+    {"signature_header", F_SIG_HEADER, f_signature_header},
+    {"timestamp_header", F_TS_HEADER, f_timestamp_header},
     {"secret", F_SECRET, f_secret},
     {"id", 0, NULL},
     {"account_id", 0, NULL},
@@ -758,6 +844,73 @@ static bool apply_member(struct apply *a, const cJSON *it)
         return r->apply(a, it, key);
     }
     return verr_set(a->e, key, "unknown field %.64s", key);
+}
+
+/* True when the custom headers (JSON object text) name `name`. */
+static bool headers_name(const char *headers, const char *name)
+{
+    cJSON *h = headers ? cJSON_Parse(headers) : NULL;
+    bool found = false;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, h)
+    {
+        if (it->string && strcasecmp(it->string, name) == 0)
+            found = true;
+    }
+    cJSON_Delete(h);
+    return found;
+}
+
+/* The rules between fields, checked on the webhook as it will be stored
+ * (after every member applied, so their order in the body does not
+ * matter). Header names a scheme does not use are cleared when they were
+ * not given in this request, so switching schemes never leaves a stale
+ * name behind; given ones are refused instead. */
+static bool check_combination(const struct apply *a)
+{
+    struct store_webhook *w = a->w;
+    struct verr *e = a->e;
+    enum sign_scheme sc = SCHEME_STANDARD;
+    sign_scheme_parse(w->signature_scheme, &sc);
+    bool chat = strcmp(w->kind, "webhook") != 0;
+    if (chat && strcasecmp(w->content_type, "application/json") != 0)
+        return verr_set(e, a->seen & F_CONTENT_TYPE ? "content_type" : "kind",
+                        "%s webhooks send application/json", w->kind);
+    if (chat && strcmp(w->payload_format, "standard") != 0)
+        return verr_set(e, a->seen & F_PAYLOAD_FORMAT ? "payload_format" : "kind",
+                        "%s webhooks send a chat message: payload_format must be standard",
+                        w->kind);
+    if (chat && sc != SCHEME_STANDARD)
+        return verr_set(e, a->seen & F_SCHEME ? "signature_scheme" : "kind",
+                        "%s webhooks are not signed: signature_scheme must be standard", w->kind);
+    if (!sign_scheme_default_header(sc) && w->signature_header[0]) {
+        if (a->seen & F_SIG_HEADER)
+            return verr_set(e, "signature_header",
+                            "signature_header applies to the github, stripe, hex and "
+                            "timestamped-hex schemes");
+        w->signature_header[0] = '\0';
+    }
+    if (!sign_scheme_default_ts_header(sc) && w->timestamp_header[0]) {
+        if (a->seen & F_TS_HEADER)
+            return verr_set(e, "timestamp_header",
+                            "timestamp_header applies to the timestamped-hex scheme only");
+        w->timestamp_header[0] = '\0';
+    }
+    const char *sig = w->signature_header[0] ? w->signature_header : sign_scheme_default_header(sc);
+    const char *ts =
+        w->timestamp_header[0] ? w->timestamp_header : sign_scheme_default_ts_header(sc);
+    if (sig && ts && strcasecmp(sig, ts) == 0)
+        return verr_set(e, "timestamp_header",
+                        "timestamp_header must differ from signature_header");
+    if ((sig && headers_name(w->headers, sig)) || (ts && headers_name(w->headers, ts)))
+        return verr_set(e, "headers", "headers must not set the signature dialect's own headers");
+    if (w->secret && !validate_secret(w->secret, w->signature_scheme, "secret", e)) {
+        if (!(a->seen & F_SECRET))
+            verr_set(e, "secret",
+                     "the standard scheme needs a \"whsec_\" secret: give one in secret");
+        return false;
+    }
+    return true;
 }
 
 bool webhook_apply(const cJSON *body, bool from_form, bool create, const struct webhook_ctx *ctx,
@@ -785,5 +938,5 @@ bool webhook_apply(const cJSON *body, bool from_form, bool create, const struct 
             w->secret = xstrdup(s);
         }
     }
-    return true;
+    return check_combination(&a);
 }

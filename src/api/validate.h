@@ -82,6 +82,18 @@ bool validate_url(const char *url, const struct herald_config *cfg, struct verr 
  * text. On success *out_json is a new compact JSON object text (free()). */
 bool validate_headers(const cJSON *v, bool from_form, struct verr *e, char **out_json);
 
+/* Checks a signature dialect's header name (signature_header,
+ * timestamp_header): an RFC 9110 token of 1–64 characters that is none of
+ * the headers herald sets or frames the request with (Content-Type,
+ * Content-Length, User-Agent, Host, Expect, hop-by-hop ones, Proxy-*,
+ * webhook-*). Unlike custom headers it may contain "signature". */
+bool validate_dialect_header(const char *name, const char *field, struct verr *e);
+
+/* Checks a secret for a signature scheme: "whsec_" + base64 of 16–64 bytes
+ * for "standard"; for a dialect that or 8–256 printable ASCII characters
+ * (sign/dialect.h), since migrating platforms bring their own secrets. */
+bool validate_secret(const char *secret, const char *scheme, const char *field, struct verr *e);
+
 /* Answers whether name is one of the account's own event types. */
 typedef bool (*type_known_fn)(void *arg, const char *name);
 
@@ -106,15 +118,22 @@ struct webhook_ctx {
 
 /* Sets up w as a new webhook with every default (POST, application/json,
  * max_attempts 4, max_in_flight 8, enabled, kind webhook, scheme standard,
- * headers {}, events [], description ""). Ids, account and secret are left
- * for the caller and webhook_apply. */
+ * payload_format standard, headers {}, events [], description ""). Ids,
+ * account and secret are left for the caller and webhook_apply. */
 void webhook_defaults(struct store_webhook *w);
 
 /* Applies a create or partial-update body onto w, checking every field as
  * DESIGN.md §3 says: name, description, url, method, content_type, events
  * (alias "event": one name), headers, max_attempts, rate_limit,
  * max_in_flight, enabled (aliases "isEnabled" and "status":
- * "active"/"inactive"), kind, signature_scheme, secret. Read-only fields
+ * "active"/"inactive"), kind (webhook, slack, discord), signature_scheme
+ * (standard, github, stripe, hex, timestamped-hex), payload_format
+ * (standard, rows), signature_header and timestamp_header (null: the
+ * scheme's default), secret. Then the rules between fields: slack and
+ * discord webhooks are application/json, standard format and scheme; a
+ * header name the final scheme does not use is refused when given and
+ * cleared when stored; dialect headers differ from each other and from
+ * the custom headers; the secret suits the scheme. Read-only fields
  * (id, account_id, created_at, modified_at, last_execution_at,
  * disabled_reason) are ignored, so a read object can be sent back; any
  * other field is refused by name. With create, name, url and events are

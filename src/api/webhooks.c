@@ -43,6 +43,17 @@ cJSON *webhook_json(const struct store_webhook *w, bool with_secret)
     cJSON_AddStringToObject(o, "status", w->enabled ? "active" : "inactive");
     cJSON_AddStringToObject(o, "kind", w->kind);
     cJSON_AddStringToObject(o, "signature_scheme", w->signature_scheme);
+    cJSON_AddStringToObject(o, "payload_format",
+                            w->payload_format[0] ? w->payload_format : "standard");
+    /* Stored names; null means the scheme's default (sign/dialect.h). */
+    if (w->signature_header[0])
+        cJSON_AddStringToObject(o, "signature_header", w->signature_header);
+    else
+        cJSON_AddNullToObject(o, "signature_header");
+    if (w->timestamp_header[0])
+        cJSON_AddStringToObject(o, "timestamp_header", w->timestamp_header);
+    else
+        cJSON_AddNullToObject(o, "timestamp_header");
     if (w->disabled_reason)
         cJSON_AddStringToObject(o, "disabled_reason", w->disabled_reason);
     else
@@ -50,6 +61,8 @@ cJSON *webhook_json(const struct store_webhook *w, bool with_secret)
     json_add_time(o, "created_at", w->created_at);
     json_add_time(o, "modified_at", w->modified_at);
     json_add_time(o, "last_execution_at", w->last_execution_at);
+    /* When the current run of failures began; null while healthy. */
+    json_add_time(o, "failing_since", w->failing_since);
     if (with_secret)
         cJSON_AddStringToObject(o, "secret", w->secret ? w->secret : "");
     return o;
@@ -273,9 +286,9 @@ void api_webhook_rotate(struct api_req *rq, struct api_resp *rs)
     if (!load_webhook(rq, rs, &w) || !req_object(rq, rs, true, &body, NULL) ||
         !req_known_fields(body, fields, rs) || !req_string(body, "secret", &given, rs))
         goto out;
-    if (given && *given && !sign_secret_valid(given)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "secret",
-                   "secret must be \"whsec_\" followed by base64 of 16 to 64 bytes");
+    struct verr e;
+    if (given && *given && !validate_secret(given, w.signature_scheme, "secret", &e)) {
+        resp_verr(rs, &e);
         goto out;
     }
     if (!given || !*given) {

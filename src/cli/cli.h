@@ -12,6 +12,8 @@ int cli_keys(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_listen(int argc, char **argv);
 int cli_verify(int argc, char **argv);
+/* Hidden: prints the API route table ("METHOD /pattern" lines). */
+int cli_routes(int argc, char **argv);
 
 /* Shared by the subcommands that open the store: "--db URL" or HERALD_DB or
  * the default ./var/herald.db. */

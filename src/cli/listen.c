@@ -1,7 +1,8 @@
 /* listen.c — `herald listen`: a local receiver for trying herald out. It
  * prints every request it gets and says whether its signature verifies,
  * then answers 200 (401 when a --secret is given and the signature fails,
- * or the --status you ask for, to watch herald retry). */
+ * or the --status you ask for, to watch herald retry). --scheme checks a
+ * signature dialect instead of Standard Webhooks (herald/verify.h). */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -20,7 +21,15 @@
 struct listener {
     const char *secret;
     int status;
+    struct herald_verify_options opts; /* scheme and header names */
 };
+
+/* herald_header_fn over a libmicrohttpd connection (names match without
+ * regard to case). */
+static const char *conn_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
 
 static enum MHD_Result print_header(void *cls, enum MHD_ValueKind kind, const char *k,
                                     const char *v)
@@ -65,13 +74,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     printf("\n%s\n", body->data ? body->data : "");
     int code = l->status;
     if (l->secret) {
-        int rc = herald_verify(
-            l->secret, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id"),
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp"),
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature"), body->data,
-            body->len, (int64_t)time(NULL), HERALD_VERIFY_TOLERANCE);
-        printf("signature: %s\n", rc == HERALD_VERIFY_OK ? "verified"
-                                                          : herald_verify_strerror(rc));
+        struct herald_verify_options o = l->opts;
+        o.now = (int64_t)time(NULL);
+        int rc = herald_verify_request(l->secret, &o, conn_header, c, body->data, body->len);
+        printf("signature: %s\n", rc == HERALD_VERIFY_OK ? "verified" : herald_verify_strerror(rc));
         if (rc != HERALD_VERIFY_OK)
             code = 401;
     } else {
@@ -102,9 +108,15 @@ int cli_listen(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"secret", required_argument, NULL, 's'},
         {"status", required_argument, NULL, 'S'},
+        {"scheme", required_argument, NULL, 'c'},
+        {"signature-header", required_argument, NULL, 'H'},
+        {"timestamp-header", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
-    struct listener l = {.secret = NULL, .status = 200};
+    struct listener l = {
+        .secret = NULL,
+        .status = 200,
+        .opts = {.scheme = HERALD_SCHEME_STANDARD, .tolerance = HERALD_VERIFY_TOLERANCE}};
     int64_t port = 9000, v;
     int opt;
     optind = 1;
@@ -119,7 +131,16 @@ int cli_listen(int argc, char **argv)
             l.status = (int)v;
             continue;
         }
-        fputs("usage: herald listen [--port 9000] [--secret whsec_...] [--status 200]\n", stderr);
+        if (opt == 'c' && (l.opts.scheme = herald_scheme_parse(optarg)) >= 0)
+            continue;
+        if (opt == 'H' || opt == 'T') {
+            *(opt == 'H' ? &l.opts.signature_header : &l.opts.timestamp_header) = optarg;
+            continue;
+        }
+        fputs("usage: herald listen [--port 9000] [--secret SECRET] [--status 200]\n"
+              "                     [--scheme standard|github|stripe|hex|timestamped-hex]\n"
+              "                     [--signature-header NAME] [--timestamp-header NAME]\n",
+              stderr);
         return 2;
     }
     sigset_t stop;
@@ -129,10 +150,9 @@ int cli_listen(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-                         NULL, handle, &l, MHD_OPTION_SOCK_ADDR, &sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handle, &l,
+        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "herald listen: cannot listen on 127.0.0.1:%lld\n", (long long)port);
         return 1;

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "dispatch/send.h"
 #include "dispatch/ssrf.h"
+#include "integrations/rows.h"
 #include "sign/sign.h"
 
 #ifndef HERALD_VERSION
@@ -24,8 +25,9 @@
 #define MAX_CUSTOM_HEADERS 64
 #define MAX_HEADER_NAME 128
 #define MAX_HEADER_VALUE 4096
-#define MAX_RESPONSE_HEADERS 200  /* response header lines before the cut */
-#define REQUEST_HEADERS_CAP 65536 /* the log's copy of what was sent */
+#define MAX_RESPONSE_HEADERS 200   /* response header lines before the cut */
+#define REQUEST_HEADERS_CAP 65536  /* the log's copy of what was sent */
+#define CHAT_BODY_CAP (256 * 1024) /* a chat message is bounded by its layout */
 
 /* ---- small encoders ---- */
 
@@ -186,7 +188,9 @@ static void target_load_headers(struct send_target *t, const char *text)
             if (t->n_custom == MAX_CUSTOM_HEADERS)
                 break;
             if (!cJSON_IsString(h) || !h->string || !header_name_ok(h->string) ||
-                header_reserved(h->string) || !header_value_ok(h->valuestring))
+                header_reserved(h->string) || !header_value_ok(h->valuestring) ||
+                strcasecmp(h->string, t->sig_header) == 0 ||
+                strcasecmp(h->string, t->ts_header) == 0)
                 continue;
             target_add_header(t, &json, h->string, h->valuestring);
         }
@@ -195,15 +199,47 @@ static void target_load_headers(struct send_target *t, const char *text)
     t->custom_json = buf_detach(&json, NULL);
 }
 
+/* The standard scheme keys with the decoded "whsec_" secret, the
+ * dialects with the secret text itself (sign/dialect.h). */
+static int target_key(const struct send_target *t, const char *secret, unsigned char key[64])
+{
+    if (!secret)
+        return -1;
+    return t->scheme == SCHEME_STANDARD ? sign_secret_key(secret, key)
+                                        : sign_dialect_key(secret, key);
+}
+
+/* Shape of the request: chat kind, payload format, scheme, header names. */
+static void target_shape(struct send_target *t, const struct store_webhook *w)
+{
+    t->chat = chat_kind_parse(w->kind, &t->chat_kind);
+    t->rows = !t->chat && strcmp(w->payload_format, "rows") == 0;
+    t->form = !t->chat && strcasecmp(w->content_type, FORM_TYPE) == 0;
+    if (t->chat || !sign_scheme_parse(w->signature_scheme, &t->scheme))
+        t->scheme = SCHEME_STANDARD;
+    const char *sig = sign_scheme_default_header(t->scheme);
+    const char *ts = sign_scheme_default_ts_header(t->scheme);
+    /* Names the API validated; one that is not a header name any more (a
+     * hand-edited row) falls back to the default rather than break the
+     * request. */
+    if (sig && w->signature_header[0] && header_name_ok(w->signature_header))
+        sig = w->signature_header;
+    if (ts && w->timestamp_header[0] && header_name_ok(w->timestamp_header))
+        ts = w->timestamp_header;
+    str_copy(t->sig_header, sizeof t->sig_header, sig ? sig : "");
+    str_copy(t->ts_header, sizeof t->ts_header, ts ? ts : "");
+}
+
 void send_target_init(struct send_target *t, const struct store_webhook *w)
 {
     memset(t, 0, sizeof *t);
     t->w = w;
-    int kl = w->secret ? sign_secret_key(w->secret, t->key[0]) : -1;
+    target_shape(t, w);
+    int kl = target_key(t, w->secret, t->key[0]);
     if (kl > 0) {
         t->key_len[0] = kl;
         t->n_keys = 1;
-        kl = w->prev_secret ? sign_secret_key(w->prev_secret, t->key[1]) : -1;
+        kl = target_key(t, w->prev_secret, t->key[1]);
         if (kl > 0) {
             t->key_len[1] = kl;
             t->prev_expires_at = w->prev_secret_expires_at;
@@ -259,6 +295,22 @@ static int build_body(struct attempt *a, bool form, const char *event_id, const 
     return rc;
 }
 
+/* The chat message (chat kinds) or the rows object: bodies built from the
+ * parsed event rather than copied around its data. */
+static int build_derived_body(struct attempt *a, const struct send_target *t, const char *event_id,
+                              const char *event_type, int64_t event_created_at, const char *data,
+                              size_t data_len)
+{
+    if (t->chat) {
+        buf_reuse(&a->body, CHAT_BODY_CAP);
+        return chat_render(t->chat_kind, event_id, event_type, event_created_at, data, data_len,
+                           &a->body);
+    }
+    /* Dotted paths repeat for every leaf: leave room beyond the escaping. */
+    buf_reuse(&a->body, 16 * data_len + 65536);
+    return rows_render(event_id, event_type, event_created_at, data, data_len, t->form, &a->body);
+}
+
 /* Adds "Name: value" to the request and "Name":"value" to the log copy. */
 static int add_header(struct attempt *a, const char *name, const char *value)
 {
@@ -279,22 +331,42 @@ static int add_header(struct attempt *a, const char *name, const char *value)
     return rc;
 }
 
-static int build_headers(struct attempt *a, const struct send_target *t, bool form,
-                         const char *event_id, int64_t now_ms)
+/* The signature header(s) of t's scheme; none for chat kinds. */
+static int add_signature(struct attempt *a, const struct send_target *t, const char *event_id,
+                         int64_t now_ms, const char *tsbuf)
 {
     int64_t ts = now_ms / 1000;
-    char tsbuf[24], sigs[2 * SIGN_SIG_MAX + 1];
-    snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
+    bool prev = t->n_keys == 2 && now_ms < t->prev_expires_at;
+    if (t->chat)
+        return 0;
+    if (t->scheme != SCHEME_STANDARD) {
+        char v[SIGN_DIALECT_VALUE_MAX];
+        sign_dialect(t->scheme, t->key[0], t->key_len[0], prev ? t->key[1] : NULL,
+                     prev ? t->key_len[1] : 0, ts, a->body.data, a->body.len, v);
+        int rc = add_header(a, t->sig_header, v);
+        if (rc == 0 && t->ts_header[0])
+            rc = add_header(a, t->ts_header, tsbuf);
+        return rc;
+    }
+    char sigs[2 * SIGN_SIG_MAX + 1];
     sign_v1(t->key[0], t->key_len[0], event_id, ts, a->body.data, a->body.len, sigs);
-    if (t->n_keys == 2 && now_ms < t->prev_expires_at) {
+    if (prev) {
         size_t l = strlen(sigs);
         sigs[l] = ' ';
         sign_v1(t->key[1], t->key_len[1], event_id, ts, a->body.data, a->body.len, sigs + l + 1);
     }
+    return add_header(a, "webhook-signature", sigs);
+}
+
+static int build_headers(struct attempt *a, const struct send_target *t, const char *event_id,
+                         int64_t now_ms)
+{
+    char tsbuf[24];
+    snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)(now_ms / 1000));
     buf_reuse(&a->request_headers, REQUEST_HEADERS_CAP);
     int rc = buf_append(&a->request_headers, "{", 1);
     if (rc == 0)
-        rc = add_header(a, "Content-Type", form ? FORM_TYPE : "application/json");
+        rc = add_header(a, "Content-Type", t->form ? FORM_TYPE : "application/json");
     if (rc == 0)
         rc = add_header(a, "User-Agent", "herald/" HERALD_VERSION);
     if (rc == 0)
@@ -302,7 +374,7 @@ static int build_headers(struct attempt *a, const struct send_target *t, bool fo
     if (rc == 0)
         rc = add_header(a, "webhook-timestamp", tsbuf);
     if (rc == 0)
-        rc = add_header(a, "webhook-signature", sigs);
+        rc = add_signature(a, t, event_id, now_ms, tsbuf);
     for (size_t i = 0; rc == 0 && i < t->n_custom; i++) {
         struct curl_slist *l = curl_slist_append(a->headers, t->custom[i]);
         if (!l)
@@ -361,12 +433,13 @@ int attempt_prepare_target(struct attempt *a, const struct herald_config *cfg,
         a->url = xstrdup(url);
     }
     str_copy(a->method, sizeof a->method, w->method[0] ? w->method : "POST");
-    if (t->n_keys == 0)
+    if (t->n_keys == 0 && !t->chat)
         return HERALD_ECRYPTO;
-    bool form = strcasecmp(w->content_type, FORM_TYPE) == 0;
-    int rc = build_body(a, form, event_id, event_type, event_created_at, data, data_len);
+    int rc = t->chat || t->rows
+                 ? build_derived_body(a, t, event_id, event_type, event_created_at, data, data_len)
+                 : build_body(a, t->form, event_id, event_type, event_created_at, data, data_len);
     if (rc == 0)
-        rc = build_headers(a, t, form, event_id, now_ms);
+        rc = build_headers(a, t, event_id, now_ms);
     return rc;
 }
 
@@ -403,7 +476,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-static long parse_retry_after(const char *v, size_t n)
+long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms)
 {
     char s[128];
     while (n && (*v == ' ' || *v == '\t')) {
@@ -422,7 +495,11 @@ static long parse_retry_after(const char *v, size_t n)
     time_t t = curl_getdate(s, NULL);
     if (t == (time_t)-1)
         return -1;
-    int64_t ms = (int64_t)t * 1000 - clock_now_ms();
+    /* Far-future dates are capped as delay-seconds are, before the
+     * multiplication can overflow. */
+    if ((int64_t)t - now_ms / 1000 > 100000000)
+        return 100000000L * 1000;
+    int64_t ms = (int64_t)t * 1000 - now_ms;
     return ms < 0 ? 0 : (long)ms;
 }
 
@@ -437,7 +514,7 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) /* a new (final or 1xx) response */
         a->retry_after_raw = -1;
     else if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
-        a->retry_after_raw = parse_retry_after(ptr + 12, n - 12);
+        a->retry_after_raw = attempt_parse_retry_after(ptr + 12, n - 12, clock_now_ms());
     return n;
 }
 
@@ -471,6 +548,12 @@ void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* The CA bundle alone (Debian's libcurl also sets the CA directory):
+     * libcurl caches the parsed store in the multi handle only without a
+     * CA path, and re-parsing ~140 certificates for every connection
+     * blocked the dispatcher's loop for all webhooks (issue 4). Same
+     * trust: the directory holds the bundle's certificates. */
+    curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, ssrf_opensocket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, a);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, a->errbuf);

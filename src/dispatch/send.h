@@ -14,6 +14,8 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "integrations/chat.h"
+#include "sign/dialect.h"
 #include "store/store.h"
 
 /* One attempt in progress: the request herald sends and what came back. */
@@ -46,14 +48,30 @@ struct attempt {
 
 /* What attempts derive from one webhook version, computed once so the hot
  * path neither base64-decodes secrets nor parses the custom headers JSON
- * per request. The dispatcher keeps one per cached webhook. */
+ * per request. The dispatcher keeps one per cached webhook.
+ *
+ * The request's shape follows the webhook (docs/integrations.md):
+ *  - kind slack/discord: the body is a chat message (integrations/chat.h),
+ *    always JSON; no signature is sent (the incoming-webhook URL is the
+ *    credential), webhook-id and webhook-timestamp still are;
+ *  - payload_format rows: the flat body of integrations/rows.h;
+ *  - signature_scheme: standard sends webhook-signature; a dialect
+ *    (sign/dialect.h) sends its own header(s) instead, keyed with the
+ *    secret text's bytes. */
 struct send_target {
     const struct store_webhook *w; /* borrowed; must outlive the target */
     int n_keys;                    /* 0 when the current secret is malformed */
     int key_len[2];
     unsigned char key[2][64]; /* [0] current secret, [1] previous one */
     int64_t prev_expires_at;  /* key[1] signs while now < this */
-    char **custom;            /* owned "Name: value" lines of w->headers */
+    enum sign_scheme scheme;
+    bool chat; /* kind slack or discord: chat_kind says which */
+    enum chat_kind chat_kind;
+    bool rows;           /* payload_format rows */
+    bool form;           /* content type application/x-www-form-urlencoded */
+    char sig_header[72]; /* a dialect's signature header name, "" for standard */
+    char ts_header[72];  /* timestamped-hex's timestamp header name, else "" */
+    char **custom;       /* owned "Name: value" lines of w->headers */
     size_t n_custom;
     char *custom_json; /* owned ",\"Name\":\"value\"..." for the log, "" when none */
 };
@@ -102,6 +120,13 @@ void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config
  * timeout, connect, dns, tls, blocked, reset, too_large, protocol, error.
  * retry_after_ms is kept only for 429 and 503. */
 void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc);
+
+/* Parses the value of a Retry-After header, v[0..n) (no NUL needed;
+ * surrounding blanks and a line end are ignored): delay-seconds, or an
+ * HTTP-date read relative to now_ms (a date in the past is 0). Returns the
+ * delay in ms, or -1 when the value is neither. Exposed for the fuzz
+ * target and unit tests. */
+long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms);
 
 /* Performs a prepared attempt synchronously on the calling thread with
  * its own easy handle (the API's test send), then attempt_finish(). */

@@ -430,7 +430,7 @@ static int pg_event_type_list(struct store *s, const char *account_id,
 
 /* ---- webhooks --------------------------------------------------------- */
 
-/* The 23 columns of PG_WH_COLS as $1..$23. */
+/* The 26 columns of PG_WH_COLS as $1..$26. */
 static void params_webhook(struct pg_params *p, const struct store_webhook *w)
 {
     pgp_init(p);
@@ -457,6 +457,9 @@ static void params_webhook(struct pg_params *p, const struct store_webhook *w)
     pgp_int(p, w->modified_at);
     pgp_int(p, w->last_execution_at);
     pgp_int(p, w->failing_since);
+    pgp_text(p, w->payload_format[0] ? w->payload_format : "standard");
+    pgp_text(p, w->signature_header);
+    pgp_text(p, w->timestamp_header);
 }
 
 static void read_webhook(const PGresult *r, int i, void *out)
@@ -486,6 +489,9 @@ static void read_webhook(const PGresult *r, int i, void *out)
     w->modified_at = pgr_int(r, i, 20);
     w->last_execution_at = pgr_int(r, i, 21);
     w->failing_since = pgr_int(r, i, 22);
+    pgr_copy(r, i, 23, w->payload_format, sizeof w->payload_format);
+    pgr_copy(r, i, 24, w->signature_header, sizeof w->signature_header);
+    pgr_copy(r, i, 25, w->timestamp_header, sizeof w->timestamp_header);
 }
 
 static int pg_webhook_create(struct store *s, const struct store_webhook *w)

@@ -28,7 +28,7 @@
 
 #include "core/buf.h"
 
-#define PG_MAX_PARAMS 24
+#define PG_MAX_PARAMS 32 /* the webhook row binds 26 */
 #define PG_TX_TRIES 3
 
 /* Element type OIDs of the binary arrays we send (pg_type.h). */

@@ -150,6 +150,12 @@ static const char *const pg_migrations[] = {
     /* An account's attempts by time: attempt_series (the dashboard's
      * overview) and account-wide logs. */
     "CREATE INDEX attempts_account ON attempts(account_id, started_at, id);",
+
+    /* 2: integrations (issue 8): the rows payload format and the header
+     * names of signature dialects ("" = the scheme's default). */
+    "ALTER TABLE webhooks ADD COLUMN payload_format TEXT NOT NULL DEFAULT 'standard',"
+    "  ADD COLUMN signature_header TEXT NOT NULL DEFAULT '',"
+    "  ADD COLUMN timestamp_header TEXT NOT NULL DEFAULT '';",
 };
 
 #endif

@@ -421,8 +421,39 @@ static void test_webhook_refusals(void **state)
     expect_refused("{" BASE ",\"enabled\":\"yes\"}", "enabled");
     expect_refused("{" BASE ",\"enabled\":2}", "enabled");
     expect_refused("{" BASE ",\"status\":\"paused\"}", "status");
-    expect_refused("{" BASE ",\"kind\":\"slack\"}", "kind");
-    expect_refused("{" BASE ",\"signature_scheme\":\"github\"}", "signature_scheme");
+    expect_refused("{" BASE ",\"kind\":\"teams\"}", "kind");
+    expect_refused("{" BASE ",\"kind\":\"Slack\"}", "kind");
+    expect_refused("{" BASE ",\"signature_scheme\":\"md5\"}", "signature_scheme");
+    expect_refused("{" BASE ",\"payload_format\":\"csv\"}", "payload_format");
+    /* A dialect secret needs a dialect; slack and discord are not signed. */
+    expect_refused("{" BASE ",\"secret\":\"not-a-whsec-secret\"}", "secret");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"secret\":\"short\"}", "secret");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"secret\":\"trailing space \"}",
+                   "secret");
+    expect_refused("{" BASE ",\"kind\":\"slack\",\"signature_scheme\":\"github\"}",
+                   "signature_scheme");
+    expect_refused("{" BASE ",\"kind\":\"discord\",\"payload_format\":\"rows\"}", "payload_format");
+    expect_refused("{" BASE ",\"kind\":\"slack\",\"content_type\":"
+                   "\"application/x-www-form-urlencoded\"}",
+                   "content_type");
+    /* Header names: only where the scheme uses them, valid, distinct. */
+    expect_refused("{" BASE ",\"signature_header\":\"X-Sig\"}", "signature_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"timestamp_header\":\"X-T\"}",
+                   "timestamp_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"signature_header\":\"X Sig\"}",
+                   "signature_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"signature_header\":"
+                   "\"Content-Type\"}",
+                   "signature_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"hex\",\"signature_header\":"
+                   "\"webhook-signature\"}",
+                   "signature_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"timestamped-hex\","
+                   "\"signature_header\":\"X-A\",\"timestamp_header\":\"x-a\"}",
+                   "timestamp_header");
+    expect_refused("{" BASE ",\"signature_scheme\":\"timestamped-hex\","
+                   "\"headers\":{\"X-Timestamp\":\"1\"}}",
+                   "headers");
     expect_refused("{" BASE ",\"secret\":\"hunter2\"}", "secret");
     expect_refused("{" BASE ",\"secret\":\"whsec_AAAA\"}", "secret");
     expect_refused("{" BASE ",\"headers\":{\"Host\":\"x\"}}", "headers");
@@ -471,6 +502,66 @@ static void test_webhook_partial_update(void **state)
     store_webhook_release(&w);
 }
 
+/* Integrations (issue 8): chat kinds, rows, signature dialects. */
+static void test_webhook_integrations(void **state)
+{
+    (void)state;
+    struct store_webhook w;
+    struct verr e;
+    webhook_defaults(&w);
+    assert_string_equal(w.payload_format, "standard");
+    assert_true(apply("{" BASE ",\"kind\":\"slack\"}", false, true, &w, &e));
+    assert_string_equal(w.kind, "slack");
+    store_webhook_release(&w);
+
+    /* The secret may come before the scheme that allows it. */
+    webhook_defaults(&w);
+    assert_false(apply("{" BASE ",\"secret\":\"seed 002 secret\"}", false, true, &w, &e));
+    assert_string_equal(e.field, "secret");
+    store_webhook_release(&w);
+    webhook_defaults(&w);
+    assert_true(
+        apply("{" BASE ",\"secret\":\"my_php_secret\",\"signature_scheme\":\"hex\","
+              "\"payload_format\":\"rows\",\"signature_header\":\"X-Blackspace-Signature\"}",
+              false, true, &w, &e));
+    assert_string_equal(w.secret, "my_php_secret");
+    assert_string_equal(w.signature_scheme, "hex");
+    assert_string_equal(w.payload_format, "rows");
+    assert_string_equal(w.signature_header, "X-Blackspace-Signature");
+    assert_string_equal(w.timestamp_header, "");
+
+    /* Back to standard: a non-whsec secret is refused unless replaced… */
+    assert_false(apply("{\"signature_scheme\":\"standard\"}", false, false, &w, &e));
+    assert_string_equal(e.field, "secret");
+    char secret[SIGN_SECRET_MAX], body[512];
+    sign_secret_new(secret);
+    snprintf(body, sizeof body, "{\"signature_scheme\":\"standard\",\"secret\":\"%s\"}", secret);
+    store_webhook_release(&w);
+    webhook_defaults(&w);
+    assert_true(apply("{" BASE ",\"secret\":\"my_php_secret\",\"signature_scheme\":\"github\","
+                      "\"signature_header\":\"X-Sig\"}",
+                      false, true, &w, &e));
+    assert_true(apply(body, false, false, &w, &e));
+    /* …and the header name the standard scheme does not use is dropped. */
+    assert_string_equal(w.signature_scheme, "standard");
+    assert_string_equal(w.signature_header, "");
+    assert_string_equal(w.secret, secret);
+    store_webhook_release(&w);
+
+    /* Seed 003 (Feedspace): both header names configurable; null resets. */
+    webhook_defaults(&w);
+    assert_true(apply("{" BASE ",\"signature_scheme\":\"timestamped-hex\","
+                      "\"secret\":\"whsec_test_1234222222232s334weee\","
+                      "\"signature_header\":\"x-feedspace-signature\","
+                      "\"timestamp_header\":\"x-feedspace-timestamp\"}",
+                      false, true, &w, &e));
+    assert_string_equal(w.timestamp_header, "x-feedspace-timestamp");
+    assert_true(apply("{\"timestamp_header\":null}", false, false, &w, &e));
+    assert_string_equal(w.timestamp_header, "");
+    assert_string_equal(w.signature_header, "x-feedspace-signature");
+    store_webhook_release(&w);
+}
+
 static void test_utf8_and_text(void **state)
 {
     (void)state;
@@ -505,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_webhook_form_body),
         cmocka_unit_test(test_webhook_refusals),
         cmocka_unit_test(test_webhook_partial_update),
+        cmocka_unit_test(test_webhook_integrations),
         cmocka_unit_test(test_utf8_and_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
