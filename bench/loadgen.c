@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     size_t one_cap = 600;
     char *one = malloc(one_cap);
     int ol = snprintf(one, one_cap, "{\"type\":\"post.published\",\"data\":%s}", data);
-    size_t body_cap = batch ? (size_t)ol * 100 + 64 : (size_t)ol + 1;
+    size_t body_cap = batch ? (size_t)(ol + 1) * 100 + 64 : (size_t)ol + 1;
     char *body = malloc(body_cap);
     size_t bl = 0;
     if (batch) {
@@ -175,8 +175,10 @@ int main(int argc, char **argv)
                 if (out) {
                     s->resp[s->resp_len] = '\0';
                     const char *id = strstr(s->resp, "\"id\":\"");
-                    if (id)
-                        fprintf(out, "%.26s %.3f\n", id + 6, s->scheduled_wall);
+                    const char *id_end = id ? strchr(id + 6, '"') : NULL;
+                    if (id_end)
+                        fprintf(out, "%.*s %.3f\n", (int)(id_end - id - 6), id + 6,
+                                s->scheduled_wall);
                 }
             } else {
                 failed++;

@@ -2,8 +2,10 @@
 # deps.sh — installs what herald needs on Debian 12, and only what is missing.
 #
 #   scripts/deps.sh        build and run dependencies
+#   scripts/deps.sh bench  also what `make bench` needs (nginx as the sink, wrk)
 #   scripts/deps.sh test   also what the test suite needs (the npm packages of
-#                          tests/integration/node, iproute2, util-linux)
+#                          tests/integration/node, iproute2, util-linux, and
+#                          the postgresql server for the PostgreSQL pass)
 #
 # Runs unattended (CI=true, no input). Installing needs root; when something
 # is missing and we are not root, it stops with a message saying what to run.
@@ -11,9 +13,9 @@ set -eu
 
 mode="${1:-build}"
 case "$mode" in
-build | test) ;;
+build | test | bench) ;;
 *)
-    echo "usage: $0 [test]" >&2
+    echo "usage: $0 [test|bench]" >&2
     exit 2
     ;;
 esac
@@ -23,7 +25,13 @@ cd "$(dirname "$0")/.."
 pkgs="build-essential cmake pkg-config clang clang-format libcurl4-openssl-dev libmicrohttpd-dev
       libsqlite3-dev libssl-dev libcjson-dev libpq-dev libcmocka-dev curl ca-certificates"
 if [ "$mode" = test ]; then
-    pkgs="$pkgs iproute2 util-linux"
+    # postgresql: the second test pass runs on a private cluster of its own
+    # (scripts/pg.sh), never on the system's.
+    pkgs="$pkgs iproute2 util-linux postgresql"
+fi
+
+if [ "$mode" = bench ]; then
+    pkgs="$pkgs nginx-light wrk"
 fi
 
 # A package counts as present when dpkg says it is installed.

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/match.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/send.h"
@@ -238,8 +239,10 @@ static int send_and_record(struct api_req *rq, const struct store_webhook *w,
     struct store *s = rq->h->store;
     const struct herald_config *cfg = &rq->h->cfg;
     attempt_perform(a, cfg);
+    metrics_attempt(!a->error, a->duration_ms);
     struct store_result r = {
         .delivery_id = item->first_delivery_id,
+        .account_id = item->account_id,
         .event_id = item->id,
         .webhook_id = w->id,
         .event_type = item->type,

@@ -18,6 +18,7 @@ bool api_asset(const char *path, struct api_resp *rs);
 
 /* accounts.c */
 void api_me(struct api_req *rq, struct api_resp *rs);
+void api_stats(struct api_req *rq, struct api_resp *rs);
 void api_account_list(struct api_req *rq, struct api_resp *rs);
 void api_account_create(struct api_req *rq, struct api_resp *rs);
 void api_account_get(struct api_req *rq, struct api_resp *rs);

@@ -12,6 +12,7 @@ const struct route api_routes[] = {
     {"GET", "/openapi.json", ROUTE_PUBLIC, api_openapi},
     {"GET", "/metrics", ROUTE_ADMIN, api_metrics},
     {"GET", "/v1/me", ROUTE_ACCOUNT, api_me},
+    {"GET", "/v1/stats", ROUTE_ACCOUNT, api_stats},
 
     {"POST", "/v1/webhooks", ROUTE_ACCOUNT, api_webhook_create},
     {"GET", "/v1/webhooks", ROUTE_ACCOUNT, api_webhook_list},

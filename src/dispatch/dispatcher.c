@@ -51,6 +51,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/retry.h"
@@ -59,6 +60,7 @@
 #define CLAIM_BATCH_MAX 512    /* deliveries per claim_due call */
 #define CLAIM_CHUNK_MIN 128    /* free slots worth a claim while work is queued */
 #define SAFETY_POLL_MS 5000    /* longest sleep without asking the store */
+#define DEAF_POLL_MS 1000      /* the same while the store's notify_fd is down */
 #define LEASE_MARGIN_MS 5000   /* time kept in a lease for recording the result */
 #define INITIAL_LATENCY_MS 100 /* latency assumed for a webhook not yet measured */
 #define SWEEP_MS 60000         /* idle cached webhooks are forgotten after this */
@@ -145,6 +147,7 @@ struct dispatcher {
     pthread_t thread;
     atomic_bool stopping;
     int epfd, evfd;
+    int store_fd; /* the store's notify_fd() in the epoll set, -1 when none */
     CURLM *multi;
     int64_t curl_deadline; /* mono ms, -1 when libcurl has no timer */
     int64_t next_claim_at; /* wall ms */
@@ -563,6 +566,7 @@ static void complete(struct dispatcher *d, struct xfer *x)
     const struct store_claim *c = &x->job->c;
     w->in_flight--;
     d->n_inflight--;
+    metrics_set_in_flight((int64_t)d->n_inflight);
     w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
 
     struct retry_input in = {
@@ -576,6 +580,9 @@ static void complete(struct dispatcher *d, struct xfer *x)
         .jitter = jitter(d),
     };
     retry_decide(d->cfg, &in, &x->dec);
+    metrics_attempt(!x->a.error, x->a.duration_ms);
+    if (x->dec.outcome == STORE_RETRY)
+        metrics_retry_scheduled();
     if (!x->a.error)
         w->failing_since = 0;
     else if (w->failing_since == 0)
@@ -587,6 +594,7 @@ static void complete(struct dispatcher *d, struct xfer *x)
             x->dec.disable_reason = NULL; /* decided once per webhook */
         } else {
             w->disabled = true;
+            metrics_webhook_disabled();
             x->emit_disabled = disabled_data(w, x->dec.disable_reason);
             log_kv(LOG_INFO, "webhook disabled", "webhook_id", w->id, "reason",
                    x->dec.disable_reason, NULL);
@@ -595,6 +603,8 @@ static void complete(struct dispatcher *d, struct xfer *x)
     }
     /* An exhausted delivery.exhausted event emits nothing, or a webhook
      * subscribed to it and failing would feed itself forever. */
+    if (exhausted)
+        metrics_delivery_exhausted();
     if (exhausted && strcmp(c->event_type, "delivery.exhausted") != 0)
         x->emit_exhausted = exhausted_data(x);
 
@@ -625,6 +635,7 @@ static void start(struct dispatcher *d, struct wh *w, struct job *j)
     x->wh = w;
     w->in_flight++;
     d->n_inflight++;
+    metrics_set_in_flight((int64_t)d->n_inflight);
     const struct store_claim *c = &j->c;
     int rc =
         attempt_prepare_target(&x->a, d->cfg, &w->t, c->event_id, c->event_type,
@@ -704,6 +715,7 @@ static void fill_result(struct store_result *r, const struct xfer *x)
     const struct store_claim *c = &x->job->c;
     memset(r, 0, sizeof *r);
     r->delivery_id = c->delivery_id;
+    r->account_id = c->account_id;
     r->event_id = c->event_id;
     r->webhook_id = c->webhook_id;
     r->event_type = c->event_type;
@@ -1065,6 +1077,55 @@ static void drain_finished(struct dispatcher *d)
     }
 }
 
+/* ---- cross-node wake-ups (the store's notify_fd: PostgreSQL LISTEN) ---- */
+
+/* True while the store could wake us across nodes but cannot right now
+ * (disconnected): work another node commits is then noticed by polling. */
+static bool store_deaf(const struct dispatcher *d)
+{
+    return d->s->ops->notify_fd && d->store_fd < 0;
+}
+
+/* Puts the store's notification socket in the epoll set. Only
+ * notify_consume closes it (notify_fd then reconnects), and the new socket
+ * may reuse the old number, so comparing numbers cannot tell a reconnect:
+ * the fd is forgotten after every consume and added again here. Closing a
+ * socket drops it from the set, so EEXIST means this very socket is still
+ * registered (an open descriptor's number is its own): MOD is then right.
+ * A number is never removed or modified on a guess, which could hit a curl
+ * socket that reused it. */
+static void store_watch(struct dispatcher *d)
+{
+    if (!store_deaf(d))
+        return;
+    int fd = d->s->ops->notify_fd(d->s); /* reconnects, with the store's backoff */
+    if (fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+        (errno != EEXIST || epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)) {
+        store_warn(&d->last_warn, "epoll_ctl(notify_fd)", HERALD_EIO); /* polls meanwhile */
+        return;
+    }
+    d->store_fd = fd;
+}
+
+/* Another node (or this one) committed work that may be due: claim now. */
+static void store_woken(struct dispatcher *d)
+{
+    d->s->ops->notify_consume(d->s);
+    d->store_fd = -1;
+    store_watch(d);
+    d->next_claim_at = 0;
+}
+
+/* While deaf, claim at least every DEAF_POLL_MS (not SAFETY_POLL_MS). */
+static void store_deaf_poll(struct dispatcher *d, int64_t now_w)
+{
+    if (store_deaf(d) && !d->claim_pending && d->next_claim_at > now_w + DEAF_POLL_MS)
+        d->next_claim_at = now_w + DEAF_POLL_MS;
+}
+
 /* ---- the loop ---- */
 
 static int wait_timeout(struct dispatcher *d)
@@ -1077,6 +1138,8 @@ static int wait_timeout(struct dispatcher *d)
         wake = min64(wake, now_m + max64(0, d->next_claim_at - now_w));
     if (d->ring && d->token_wake != INT64_MAX && !atomic_load(&d->stopping))
         wake = min64(wake, d->token_wake);
+    if (store_deaf(d)) /* to try notify_fd again */
+        wake = min64(wake, now_m + DEAF_POLL_MS);
     if (wake == INT64_MAX)
         return -1;
     int64_t t = wake - now_m;
@@ -1098,6 +1161,10 @@ static void handle_events(struct dispatcher *d, struct epoll_event *ev, int n)
         if (fd == d->evfd) {
             drain_eventfd(fd);
             d->next_claim_at = 0; /* claim now */
+            continue;
+        }
+        if (fd == d->store_fd) {
+            store_woken(d);
             continue;
         }
         if (fd == d->wk.notify_fd) {
@@ -1154,6 +1221,7 @@ static void *run(void *arg)
 {
     struct dispatcher *d = arg;
     struct epoll_event ev[MAX_EVENTS];
+    store_watch(d);
     for (;;) {
         int n = epoll_wait(d->epfd, ev, MAX_EVENTS, wait_timeout(d));
         if (n < 0) {
@@ -1172,6 +1240,8 @@ static void *run(void *arg)
                 break;
             continue;
         }
+        store_watch(d); /* after a disconnect: reconnects when the backoff allows */
+        store_deaf_poll(d, clock_now_ms());
         if (claim_ready(d) && clock_now_ms() >= d->next_claim_at)
             worker_ask_claim(d);
         start_some(d);
@@ -1260,7 +1330,7 @@ int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, s
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->cfg = cfg;
     d->s = s;
-    d->epfd = d->evfd = d->wk.notify_fd = -1;
+    d->epfd = d->evfd = d->wk.notify_fd = d->store_fd = -1;
     d->curl_deadline = -1;
     d->nbuckets = 64;
     d->buckets = xcalloc(d->nbuckets, sizeof *d->buckets);
