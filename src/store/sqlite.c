@@ -1440,9 +1440,17 @@ static int sq_claim_due(struct store *s, const char *owner, int64_t now, int64_t
     struct conn *c = conn_get(q);
     struct store_claim *v = NULL;
     size_t len = 0;
+    /* A claim needs no fsync: if the machine dies before a later commit
+     * syncs the WAL, the claim is lost and its deliveries are simply still
+     * due, which is what a crash should do to them anyway. The WAL is
+     * sequential, so the next durable commit (an ingest or a record) makes
+     * this one durable too. It halves the fsyncs of a drain and takes one
+     * off the end-to-end latency of every delivery. */
+    run(c, c->st[ST_SYNC_OFF]);
     int rc = tx_begin(q, c);
     if (rc == 0)
         rc = tx_end(q, c, claim_tx(c, owner, now, lease_until, max, &v, &len));
+    run(c, c->st[ST_SYNC_FULL]);
     conn_put(q, c);
     if (rc != 0) {
         store_claims_free(v, len);
