@@ -9,12 +9,16 @@
 #include "core/util.h"
 #include "store/commit.h"
 
-/* One waiting caller. Lives on the caller's stack until done is set. */
+/* One waiting caller. Lives on the caller's stack until done is set. Each
+ * has its own condition variable: with one shared one, every commit woke
+ * every waiting API thread (dozens under load) to find most of them not
+ * done yet — a fifth of ingest's CPU went to those futex round trips. */
 struct job {
     struct store_ingest *items;
     size_t n;
     int rc;
     bool done;
+    pthread_cond_t done_cv;
     struct job *next;
 };
 
@@ -26,7 +30,6 @@ struct committer {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work; /* signalled when a job is queued or on stop */
-    pthread_cond_t done; /* broadcast after each commit */
     struct job *head, *tail;
     bool stopping;
     /* Scratch array of the current batch, reused between commits. */
@@ -103,11 +106,13 @@ static void *committer_main(void *arg)
 
         pthread_mutex_lock(&c->mu);
         for (struct job *j = jobs, *next; j; j = next) {
+            /* The job's memory belongs to its waiter, who may return as
+             * soon as done is set and the mutex dropped: read next first. */
             next = j->next;
             j->rc = rc;
             j->done = true;
+            pthread_cond_signal(&j->done_cv);
         }
-        pthread_cond_broadcast(&c->done);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -123,7 +128,6 @@ int committer_start(struct committer **out, struct store *s, size_t max_batch,
     c->notify_arg = arg;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work, NULL);
-    pthread_cond_init(&c->done, NULL);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
         free(c);
         *out = NULL;
@@ -138,9 +142,11 @@ int committer_submit(struct committer *c, struct store_ingest *items, size_t n)
     if (n == 0)
         return 0;
     struct job job = {.items = items, .n = n, .rc = HERALD_ESTORE};
+    pthread_cond_init(&job.done_cv, NULL);
     pthread_mutex_lock(&c->mu);
     if (c->stopping) {
         pthread_mutex_unlock(&c->mu);
+        pthread_cond_destroy(&job.done_cv);
         return HERALD_ESHUTDOWN;
     }
     if (c->tail)
@@ -150,8 +156,9 @@ int committer_submit(struct committer *c, struct store_ingest *items, size_t n)
     c->tail = &job;
     pthread_cond_signal(&c->work);
     while (!job.done)
-        pthread_cond_wait(&c->done, &c->mu);
+        pthread_cond_wait(&job.done_cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
+    pthread_cond_destroy(&job.done_cv);
     return job.rc;
 }
 
@@ -166,7 +173,6 @@ void committer_stop(struct committer *c)
     pthread_join(c->thread, NULL);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->work);
-    pthread_cond_destroy(&c->done);
     free(c->batch);
     free(c);
 }
