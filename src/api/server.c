@@ -14,28 +14,41 @@
 #include "api/auth.h"
 #include "api/handlers.h"
 #include "api/http.h"
+#include "api/ratelimit.h"
 #include "api/router.h"
 #include "api/server.h"
+#include "api/watchdog.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
 
-#define CONNECTION_LIMIT 1024
-#define PER_IP_CONNECTION_LIMIT 256
-#define IDLE_TIMEOUT_S 30
+/* Connection count, per-IP connections, idle time: herald_config
+ * (max_connections, max_connections_per_ip, idle_timeout_s). */
 /* Memory per connection for the request line and headers (and the read
  * buffer): larger header blocks are refused by libmicrohttpd. */
 #define CONNECTION_MEMORY 65536
 /* A body announced or sent beyond the cap is answered 413; past this many
  * times the cap, an unannounced (chunked) body is cut by closing. */
 #define DISCARD_FACTOR 4
+/* Request headers beyond this many are answered 431: real clients send
+ * about ten, and each costs a lookup on every header read. */
+#define MAX_REQUEST_HEADERS 100
+/* Client IPs (or IPv6 /64s) whose failed authentications are counted. */
+#define AUTH_FAIL_TABLE 4096
+/* API keys whose request rate is tracked at once. */
+#define KEY_RATE_TABLE 4096
+/* How often the watchdog looks for overdue requests. */
+#define WATCHDOG_CHECK_MS 250
 
 struct api_server {
     struct MHD_Daemon *daemon;
     struct herald *h;
     int port;
+    struct ratelimit *key_rate;  /* per API key; NULL when off */
+    struct ratelimit *auth_fail; /* failed authentications per client IP; NULL when off */
+    struct watchdog *watchdog;   /* request read deadlines (slowloris) */
 };
 
 /* State of one request while its body arrives. */
@@ -46,6 +59,14 @@ struct req_ctx {
     size_t discarded;
     int64_t started; /* monotonic ms */
 };
+
+/* The watch on_connection() made for conn (NULL only if it had no socket). */
+static struct watch *conn_watch(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 static void log_request(const char *method, const char *path, int status, int64_t started)
 {
@@ -84,6 +105,63 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *r
     return ret;
 }
 
+/* The client's address as a rate-limit key: the IPv4 address, or the /64
+ * of an IPv6 one, since one IPv6 host usually holds a whole /64. */
+static void client_key(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    str_copy(out, cap, "?");
+    if (sa && sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED(&a))
+            memset(a.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a, out, (socklen_t)cap);
+    }
+}
+
+static void too_many(struct api_resp *rs, int64_t wait_ms, const char *why)
+{
+    char secs[24];
+    snprintf(secs, sizeof secs, "%lld", (long long)((wait_ms + 999) / 1000));
+    resp_error(rs, HTTP_TOO_MANY_REQUESTS, "rate_limited", NULL, "%s; retry after %s s", why, secs);
+    resp_header(rs, "Retry-After", secs);
+}
+
+/* auth_request() behind the two rate limits: a client address with too
+ * many failed authentications is refused before its key is even looked
+ * at (429), and a valid key past its request rate is refused (429). Both
+ * answers carry Retry-After. */
+static bool authenticate(struct api_server *srv, struct api_req *rq, struct api_resp *rs,
+                         bool admin_only)
+{
+    char ip[INET6_ADDRSTRLEN + 8];
+    int64_t now = clock_mono_ms(), wait;
+    if (srv->auth_fail) {
+        client_key(rq->conn, ip, sizeof ip);
+        if ((wait = ratelimit_peek(srv->auth_fail, ip, now)) > 0) {
+            too_many(rs, wait, "too many failed authentications from this address");
+            return false;
+        }
+    }
+    if (!auth_request(rq, rs, admin_only)) {
+        /* A wrong or malformed key counts; no key at all (a browser
+         * finding its way) does not. */
+        if (srv->auth_fail && rs->status == HTTP_UNAUTHORIZED &&
+            req_header(rq, MHD_HTTP_HEADER_AUTHORIZATION))
+            ratelimit_take(srv->auth_fail, ip, now);
+        return false;
+    }
+    if (srv->key_rate && (wait = ratelimit_take(srv->key_rate, rq->auth.key_id, now)) > 0) {
+        too_many(rs, wait, "too many requests for this API key");
+        return false;
+    }
+    return true;
+}
+
 static void dispatch(struct api_server *srv, struct req_ctx *c, struct MHD_Connection *conn,
                      const char *url, const char *method, struct api_resp *rs)
 {
@@ -118,7 +196,7 @@ static void dispatch(struct api_server *srv, struct req_ctx *c, struct MHD_Conne
     }
     memcpy(rq.params, m.params, sizeof rq.params);
     rq.n_params = m.n_params;
-    if (m.route->auth != ROUTE_PUBLIC && !auth_request(&rq, rs, m.route->auth == ROUTE_ADMIN))
+    if (m.route->auth != ROUTE_PUBLIC && !authenticate(srv, &rq, rs, m.route->auth == ROUTE_ADMIN))
         return;
     m.route->fn(&rq, rs);
     if (rs->status == 0) /* a handler that forgot to answer is a bug, not a 200 */
@@ -143,6 +221,13 @@ static enum MHD_Result begin(struct api_server *srv, struct MHD_Connection *conn
     buf_init(&c->body, srv->h->cfg.max_body);
     c->started = clock_mono_ms();
     *con_cls = c;
+    if (MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL) > MAX_REQUEST_HEADERS) {
+        struct api_resp rs = {0};
+        c->answered = true;
+        resp_error(&rs, HTTP_HEADERS_TOO_LARGE, "headers_too_large", NULL,
+                   "a request may carry at most %d headers", MAX_REQUEST_HEADERS);
+        return answer_now(conn, c, url, method, &rs);
+    }
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t n;
@@ -194,6 +279,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     struct api_resp rs = {0};
     c->answered = true;
+    /* The whole request is in: the read deadline no longer applies (an
+     * ingest may now wait for its commit as long as it takes). */
+    watchdog_read(srv->watchdog, conn_watch(conn));
     dispatch(srv, c, conn, url, method, &rs);
     return answer_now(conn, c, url, method, &rs);
 }
@@ -201,15 +289,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct api_server *srv = cls;
     struct req_ctx *c = *con_cls;
-    (void)cls;
-    (void)conn;
     (void)toe;
+    /* Keep-alive: the next request on this connection has its own deadline. */
+    watchdog_rearm(srv->watchdog, conn_watch(conn));
     if (!c)
         return;
     buf_release(&c->body);
     free(c);
     *con_cls = NULL;
+}
+
+/* Every connection is watched from start to close (watchdog.h). */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct api_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? watchdog_open(srv->watchdog, ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        watchdog_close(srv->watchdog, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -266,24 +370,44 @@ int api_start(struct api_server **out, struct herald *h)
         bool wildcard = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, &any, sizeof any) == 0;
         flags |= wildcard ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     }
+    const struct herald_config *cfg = &h->cfg;
     struct api_server *srv = xcalloc(1, sizeof *srv);
     srv->h = h;
+    if (cfg->rate_limit > 0)
+        srv->key_rate = ratelimit_new(cfg->rate_limit,
+                                      cfg->rate_burst > 0 ? cfg->rate_burst : 2 * cfg->rate_limit,
+                                      KEY_RATE_TABLE);
+    if (cfg->auth_fail_per_min > 0)
+        srv->auth_fail =
+            ratelimit_new(cfg->auth_fail_per_min / 60.0, cfg->auth_fail_per_min, AUTH_FAIL_TABLE);
+    if (watchdog_start(&srv->watchdog, (int64_t)cfg->idle_timeout_s * 1000, WATCHDOG_CHECK_MS)) {
+        log_kv(LOG_ERROR, "cannot start the HTTP server's watchdog", NULL);
+        rc = HERALD_EIO;
+        goto fail;
+    }
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)h->cfg.listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
     if (!srv->daemon) {
-        free(srv);
-        log_kv(LOG_ERROR, "cannot start the HTTP server", "host", h->cfg.listen_host, NULL);
-        return HERALD_EIO;
+        log_kv(LOG_ERROR, "cannot start the HTTP server", "host", cfg->listen_host, NULL);
+        rc = HERALD_EIO;
+        goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : h->cfg.listen_port;
     *out = srv;
     return 0;
+fail:
+    watchdog_stop(srv->watchdog);
+    ratelimit_free(srv->key_rate);
+    ratelimit_free(srv->auth_fail);
+    free(srv);
+    return rc;
 }
 
 int api_port(const struct api_server *srv)
@@ -295,7 +419,11 @@ void api_stop(struct api_server *srv)
 {
     if (!srv)
         return;
-    /* Joins every connection thread: running handlers finish first. */
+    /* Joins every connection thread: running handlers finish first, and
+     * every connection's watch is closed before the watchdog goes. */
     MHD_stop_daemon(srv->daemon);
+    watchdog_stop(srv->watchdog);
+    ratelimit_free(srv->key_rate);
+    ratelimit_free(srv->auth_fail);
     free(srv);
 }

@@ -113,6 +113,12 @@ enum {
     OPT_DB_POOL,
     OPT_NO_DISPATCH,
     OPT_MAX_IN_FLIGHT,
+    OPT_RATE_LIMIT,
+    OPT_RATE_BURST,
+    OPT_AUTH_FAIL_LIMIT,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_CONNECTIONS_PER_IP,
+    OPT_IDLE_TIMEOUT,
 };
 
 static int usage_error(const char *what, const char *value)
@@ -156,6 +162,12 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
         {"db-pool", required_argument, NULL, OPT_DB_POOL},
         {"no-dispatch", no_argument, NULL, OPT_NO_DISPATCH},
         {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
+        {"auth-fail-limit", required_argument, NULL, OPT_AUTH_FAIL_LIMIT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+        {"idle-timeout-s", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
     int rc = apply_env(c);
@@ -234,6 +246,36 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
             if (!parse_int64(optarg, 1, 100000, &v))
                 return usage_error("--max-in-flight", optarg);
             c->max_in_flight_total = (int)v;
+            break;
+        case OPT_RATE_LIMIT:
+            if (!parse_int64(optarg, 0, 10000000, &v))
+                return usage_error("--rate-limit", optarg);
+            c->rate_limit = (double)v;
+            break;
+        case OPT_RATE_BURST:
+            if (!parse_int64(optarg, 1, 100000000, &v))
+                return usage_error("--rate-burst", optarg);
+            c->rate_burst = (double)v;
+            break;
+        case OPT_AUTH_FAIL_LIMIT:
+            if (!parse_int64(optarg, 0, 1000000, &v))
+                return usage_error("--auth-fail-limit", optarg);
+            c->auth_fail_per_min = (int)v;
+            break;
+        case OPT_MAX_CONNECTIONS:
+            if (!parse_int64(optarg, 1, 1000000, &v))
+                return usage_error("--max-connections", optarg);
+            c->max_connections = (int)v;
+            break;
+        case OPT_MAX_CONNECTIONS_PER_IP:
+            if (!parse_int64(optarg, 1, 1000000, &v))
+                return usage_error("--max-connections-per-ip", optarg);
+            c->max_connections_per_ip = (int)v;
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (!parse_int64(optarg, 1, 3600, &v))
+                return usage_error("--idle-timeout-s", optarg);
+            c->idle_timeout_s = (int)v;
             break;
         default:
             return 2;
@@ -345,6 +387,13 @@ int cli_serve(int argc, char **argv)
     }
     if ((rc = store_seal_from_env(&h.store)) != 0)
         goto out;
+    /* A master key that does not open the stored secrets (or none, when
+     * they are sealed) would fail every delivery: refuse to start. */
+    if ((rc = store_seal_check(h.store)) != 0) {
+        log_kv(LOG_ERROR, "refusing to start: the webhook secrets cannot be read", "error",
+               herald_strerror(rc), NULL);
+        goto out;
+    }
     if ((rc = bootstrap(&h)) != 0) {
         log_kv(LOG_ERROR, "cannot bootstrap the database", "error", herald_strerror(rc), NULL);
         goto out;

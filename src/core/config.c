@@ -25,6 +25,11 @@ void config_defaults(struct herald_config *c)
     c->response_keep = 4096;
     c->max_in_flight_total = 1024;
     c->db_pool = 8;
+    c->rate_limit = 100000;
+    c->auth_fail_per_min = 20;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = 256;
+    c->idle_timeout_s = 30;
     char host[64] = "node";
     gethostname(host, sizeof host - 1);
     snprintf(c->node_id, sizeof c->node_id, "%.40s:%ld", host, (long)getpid());
@@ -40,7 +45,8 @@ bool config_parse_schedule(struct herald_config *c, const char *s)
             return false;
         char *end = NULL;
         double v = strtod(p, &end);
-        if (end == p || v < 0 || v > 30 * 24 * 3600.0)
+        /* Written so that NaN fails too (strtod reads "nan"). */
+        if (end == p || !(v >= 0 && v <= 30 * 24 * 3600.0))
             return false;
         out[n++] = (int64_t)(v * 1000 + 0.5);
         p = end;

@@ -42,6 +42,15 @@ struct herald_config {
     int db_pool;                  /* PostgreSQL connections */
     char node_id[64];             /* lease owner name; host:pid by default */
     bool no_dispatch;             /* API-only node: accept and store, send nothing */
+
+    /* API server limits (DESIGN.md §6). */
+    double rate_limit;          /* requests/s per API key, 100000; 0 = no limit */
+    double rate_burst;          /* requests a key may make at once; 0 = 2 × rate_limit */
+    int auth_fail_per_min;      /* failed authentications per client IP a minute, 20; 0 = off */
+    int max_connections;        /* 1024 */
+    int max_connections_per_ip; /* 256 */
+    int idle_timeout_s;         /* 30: an idle connection closes, and a request (headers and
+                                   body) must arrive within this many seconds (slowloris) */
 };
 
 /* Fills every field with its default. */

@@ -162,7 +162,7 @@ bool ssrf_addr_allowed(const struct herald_config *cfg, const unsigned char a[16
     if (memcmp(a, metadata_v6, 16) == 0)
         return named_exactly(cfg, a);
     /* Tunnelled forms of the metadata address never ride on a wide range. */
-    uint32_t v4;
+    uint32_t v4 = 0;
     bool embeds = embedded_v4(a, &v4);
     if (embeds && v4 == METADATA_V4) {
         unsigned char m[16];

@@ -1,5 +1,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +218,106 @@ static void sealed_close(struct store *s)
     store_close(x->inner);
     OPENSSL_cleanse(&x->keys, sizeof x->keys);
     free(x);
+}
+
+/* ---- the check at start ---- */
+
+/* The key version byte of a sealed value; false for a value not sealed
+ * (no "enc:" prefix) or too short to carry one. */
+static bool sealed_version(const char *v, unsigned char *version)
+{
+    unsigned char raw[3];
+    if (!v || strncmp(v, "enc:", 4) != 0 || strlen(v) < 8 || b64_decode(v + 4, 4, raw) < 1)
+        return false;
+    *version = raw[0];
+    return true;
+}
+
+static bool is_sealed(const char *v)
+{
+    return v && strncmp(v, "enc:", 4) == 0;
+}
+
+/* True when a field needs sealing again: it is there and not sealed with
+ * the current key. */
+static bool stale(const struct seal_keys *k, const char *v)
+{
+    unsigned char ver;
+    if (!v || !*v)
+        return false;
+    return !sealed_version(v, &ver) || ver != k->cur_version;
+}
+
+/* One webhook as stored (raw, inner store): opened to prove the keys fit,
+ * and written back sealed with the current key when it was not. */
+static int check_webhook(struct store *s, struct sealed *x, const struct store_webhook *raw,
+                         size_t *resealed)
+{
+    if (!x) {
+        if (!is_sealed(raw->secret) && !is_sealed(raw->prev_secret))
+            return 0;
+        log_kv(LOG_ERROR,
+               "the database holds encrypted webhook secrets but HERALD_MASTER_KEY is not set",
+               "webhook", raw->id, NULL);
+        return HERALD_ECRYPTO;
+    }
+    if (!stale(&x->keys, raw->secret) && !stale(&x->keys, raw->prev_secret))
+        return 0;
+    struct store_webhook w;
+    store_webhook_copy(&w, raw);
+    int rc = open_webhook(x, &w); /* logs which webhook cannot be opened */
+    if (rc == 0)
+        rc = sealed_update(s, &w);
+    if (rc == 0)
+        (*resealed)++;
+    store_webhook_release(&w);
+    return rc;
+}
+
+static int check_account(struct store *s, struct sealed *x, struct store *raw, const char *acct,
+                         size_t *resealed)
+{
+    int rc = 0;
+    for (int page = 0; rc == 0; page++) {
+        struct store_webhook_query q = {
+            .enabled = -1, .order = "created_at", .page = page, .count = 100};
+        struct store_webhook *hooks = NULL;
+        size_t n = 0;
+        int64_t total = 0;
+        rc = raw->ops->webhook_list(raw, acct, &q, &hooks, &n, &total);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = check_webhook(s, x, &hooks[i], resealed);
+        store_webhooks_free(hooks, n);
+        if (n < 100)
+            break;
+    }
+    return rc;
+}
+
+int store_seal_check(struct store *s)
+{
+    struct sealed *x = s->ops->close == sealed_close ? sealed_of(s) : NULL;
+    struct store *raw = x ? x->inner : s;
+    size_t resealed = 0;
+    int rc = 0;
+    for (int page = 0; rc == 0; page++) {
+        struct store_account *accts = NULL;
+        size_t n = 0;
+        int64_t total = 0;
+        rc = raw->ops->account_list(raw, page, 100, &accts, &n, &total);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = check_account(s, x, raw, accts[i].id, &resealed);
+        free(accts);
+        if (n < 100)
+            break;
+    }
+    if (rc == 0 && resealed > 0) {
+        char num[24];
+        snprintf(num, sizeof num, "%zu", resealed);
+        log_kv(LOG_INFO, "webhook secrets sealed with the current HERALD_MASTER_KEY", "webhooks",
+               num, NULL);
+    }
+    return rc;
 }
 
 int store_seal_from_env(struct store **s)

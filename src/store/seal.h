@@ -28,6 +28,19 @@
  * when no key is set; HERALD_EINVAL when a key is too short. */
 int store_seal_from_env(struct store **s);
 
+/* Run at start, after store_seal_from_env(), before anything else uses
+ * the store. With a master key: opens every stored webhook secret (so a
+ * wrong key is found now, not at the first delivery) and seals again with
+ * the current key each one that is not sealed with it — plain ones from
+ * before the key was set, and ones sealed with HERALD_MASTER_KEY_PREVIOUS,
+ * so that after one start with both keys the previous one can be dropped.
+ * Without a master key: refuses a database that holds sealed secrets.
+ * Logs what is wrong and returns HERALD_ECRYPTO then (herald refuses to
+ * start); store errors as the store returns them. Another node writing the
+ * same webhook at the same moment could lose its write (PostgreSQL), so
+ * rotate keys with one node running. */
+int store_seal_check(struct store *s);
+
 /* Seals/opens one value with explicit keys; exposed for tests. out is
  * allocated. open returns HERALD_ECRYPTO when no key opens the value. */
 struct seal_keys {

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h> /* before core/util.h: banned.h would break glibc's inline atoi at -O2 */
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>

@@ -1,0 +1,83 @@
+/* libFuzzer target for webhook_apply (src/api/validate.c): every field of
+ * a webhook create or update body, as JSON and as a form, through the
+ * same parsers the API uses. An accepted webhook must satisfy what the
+ * rest of herald relies on: a stored URL that validate_url accepts, the
+ * documented ranges, events and headers as valid JSON text, a secret. */
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/form.h"
+#include "api/jsonspan.h"
+#include "api/validate.h"
+#include "core/config.h"
+#include "store/store.h"
+
+static struct herald_config cfg;
+
+static bool known(void *arg, const char *name)
+{
+    (void)arg;
+    return strcmp(name, "custom.type") == 0;
+}
+
+static void check(const struct store_webhook *w)
+{
+    struct verr e = {0};
+    if (!w->name || !w->description || !w->url || !w->events || !w->headers || !w->secret ||
+        !w->secret[0])
+        abort();
+    if (!validate_url(w->url, &cfg, &e))
+        abort();
+    if (w->max_attempts < 1 || w->max_attempts > WEBHOOK_MAX_ATTEMPTS_MAX || w->max_in_flight < 1 ||
+        w->max_in_flight > WEBHOOK_MAX_IN_FLIGHT_MAX || w->rate_limit < 0 ||
+        w->rate_limit > WEBHOOK_RATE_LIMIT_MAX)
+        abort();
+    if (!json_valid(w->events, strlen(w->events)) || !json_valid(w->headers, strlen(w->headers)))
+        abort();
+    if (!utf8_valid(w->name, strlen(w->name)) ||
+        !utf8_valid(w->description, strlen(w->description)))
+        abort();
+}
+
+static void apply(const cJSON *body, bool from_form)
+{
+    struct webhook_ctx ctx = {.cfg = &cfg, .type_known = known, .now = 1700000000000LL};
+    struct verr e = {0};
+    struct store_webhook w;
+    webhook_defaults(&w);
+    if (webhook_apply(body, from_form, true, &ctx, &w, &e)) {
+        check(&w);
+        /* The same body again, as an update of what it made. */
+        struct verr e2 = {0};
+        if (webhook_apply(body, from_form, false, &ctx, &w, &e2))
+            check(&w);
+        else if (!e2.field[0] && !e2.message[0])
+            abort();
+    } else if (!e.message[0]) {
+        abort();
+    }
+    store_webhook_release(&w);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int init;
+    if (!init) {
+        init = 1;
+        config_defaults(&cfg);
+        cfg.dev = true;
+    }
+    cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
+    if (cJSON_IsObject(doc))
+        apply(doc, false);
+    cJSON_Delete(doc);
+    cJSON *form = NULL;
+    const char *why = NULL;
+    if (form_parse((const char *)data, size, &form, &why) == 0)
+        apply(form, true);
+    cJSON_Delete(form);
+    return 0;
+}
