@@ -40,14 +40,14 @@ test:
 	scripts/test.sh $(TEST) $(JOBS)
 
 # BENCH.md's scenarios against nginx on loopback; prints the table and
-# writes bench/results/<time>.json. Never part of `make test`. Set
-# HERALD_BENCH_PG=postgres://… to add figure G; BENCH_ARGS=--quick for a
-# shorter run.
+# writes bench/results/<time>.json. Never part of `make test`. Figure G
+# runs on a private PostgreSQL cluster (scripts/pg.sh run), or on
+# HERALD_BENCH_PG=postgres://… if set; BENCH_ARGS=--quick for a shorter run.
 bench:
 	scripts/deps.sh bench
 	cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(RELEASE) -j$(JOBS) --target herald bench_curl_ref bench_loadgen bench_store
-	python3 bench/run.py $(RELEASE) $(BENCH_ARGS)
+	scripts/pg.sh run python3 bench/run.py $(RELEASE) $(BENCH_ARGS)
 
 FMT_DIRS := $(wildcard src include tests lib)
 fmt-check:

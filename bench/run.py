@@ -143,10 +143,13 @@ class Herald:
         args = [self.bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db,
                 "--dev", "--log-level", "warn"] + self.extra + list(more)
         self.errlog = open(os.path.join(self.dir, "stderr.log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.errlog)
+        # Its own folder as working directory: with PostgreSQL herald writes
+        # admin.key to ./var, which must not be the repository's var/.
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.errlog,
+                                     cwd=self.dir)
         wait_port(self.port)
         key_file = os.path.join(os.path.dirname(self.db) if not self.db.startswith("postgres")
-                                else os.path.join(ROOT, "var"), "admin.key")
+                                else os.path.join(self.dir, "var"), "admin.key")
         if self.key is None:
             with open(key_file) as f:
                 self.key = f.read().strip()
@@ -580,7 +583,8 @@ def main():
             res["S"] = scale(build, work, sink, quick)
         if want("Q"):
             res["Q"] = idle_cpu(build, work, sink, 20 if quick else 60)
-        pg = os.environ.get("HERALD_BENCH_PG")
+        # make bench runs under scripts/pg.sh, which provides a private cluster.
+        pg = os.environ.get("HERALD_BENCH_PG") or os.environ.get("HERALD_TEST_DB")
         if want("G") and pg:
             res["G"] = pg_scale(build, work, sink, pg, 20000 if quick else 100000)
     finally:

@@ -31,7 +31,7 @@ if [ "$mode" = test ]; then
 fi
 
 if [ "$mode" = bench ]; then
-    pkgs="$pkgs nginx-light wrk"
+    pkgs="$pkgs nginx-light wrk postgresql"
 fi
 
 # A package counts as present when dpkg says it is installed.
