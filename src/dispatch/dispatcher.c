@@ -63,6 +63,7 @@
 #define DEAF_POLL_MS 1000      /* the same while the store's notify_fd is down */
 #define LEASE_MARGIN_MS 5000   /* time kept in a lease for recording the result */
 #define INITIAL_LATENCY_MS 100 /* latency assumed for a webhook not yet measured */
+#define QUEUE_HORIZON_MS 1000  /* a webhook queues what it can start this soon */
 #define SWEEP_MS 60000         /* idle cached webhooks are forgotten after this */
 #define RECORD_BACKOFF_MS 200  /* wait before retrying a failed record() */
 #define RECORD_BATCH 256       /* results that make a record() at once */
@@ -134,6 +135,8 @@ struct worker {
     size_t n_claims;
     int64_t claim_now;
     int64_t next_claim_at; /* wall ms suggested by the claim's outcome */
+    struct store_deferral *defer; /* claims given back unsent (owned) */
+    size_t n_defer;
     /* the worker's own */
     struct store_result *results;
     struct store_ingest *emits;
@@ -166,6 +169,8 @@ struct dispatcher {
     struct job *free_jobs;
     struct xfer *finished, **finished_tail; /* judged, not yet handed over */
     size_t n_finished;
+    struct store_deferral *defer; /* surplus claims, not yet handed over */
+    size_t n_defer, cap_defer;
 
     struct worker wk;
     uint64_t rng;
@@ -384,14 +389,20 @@ static void queue_drop(struct dispatcher *d, struct wh *w)
     ring_remove(d, w);
 }
 
-/* How many deliveries w may hold queued: what it can start within the
- * lease at its observed latency and rate limit, and at least one round. */
+/* How many deliveries w may hold queued: what it can start within
+ * QUEUE_HORIZON_MS at its observed latency and rate limit, and at least one
+ * round. The rest of a claim for w goes back to the store (defer_claim).
+ * A horizon as long as the lease let one endpoint that stopped answering
+ * hoard the dispatcher's whole capacity in its queue (its latency is only
+ * learnt when the first requests time out), so no claim could be made for
+ * anyone else until then. */
 static size_t queue_cap(const struct dispatcher *d, const struct wh *w)
 {
-    int64_t per = max64(w->latency_ms, 10);
-    int64_t cap = (int64_t)w->w.max_in_flight * (d->max_wait_ms / per);
+    int64_t per = max64(w->latency_ms, 1);
+    int64_t horizon = min64(QUEUE_HORIZON_MS, d->max_wait_ms);
+    int64_t cap = (int64_t)w->w.max_in_flight * (horizon / per);
     if (w->w.rate_limit > 0)
-        cap = min64(cap, (int64_t)w->w.rate_limit * (d->max_wait_ms / 1000));
+        cap = min64(cap, (int64_t)w->w.rate_limit * max64(horizon / 1000, 1));
     cap = max64(cap, w->w.max_in_flight);
     return (size_t)min64(cap, 100000);
 }
@@ -420,10 +431,33 @@ static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c
     return w;
 }
 
+/* Gives a surplus claim back to the store, due again when w should have
+ * room: its queue's worth of rounds at its observed latency. Claims come
+ * oldest first, so a surplus left leased would return at lease expiry
+ * ahead of every other webhook's new work, and one dead endpoint would set
+ * the pace for all. */
+static void defer_claim(struct dispatcher *d, const struct store_claim *c, const struct wh *w,
+                        int64_t now)
+{
+    if (d->n_defer == d->cap_defer) {
+        d->cap_defer = d->cap_defer ? d->cap_defer * 2 : 64;
+        d->defer = xrealloc(d->defer, d->cap_defer * sizeof *d->defer);
+    }
+    int64_t rounds = (int64_t)(w->queued / (size_t)max64(w->w.max_in_flight, 1)) + 1;
+    int64_t wait = min64(max64(rounds * max64(w->latency_ms, 10), 1000), d->max_wait_ms);
+    struct store_deferral *x = &d->defer[d->n_defer++];
+    str_copy(x->delivery_id, sizeof x->delivery_id, c->delivery_id);
+    x->until = now + wait;
+}
+
 static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)
 {
     struct wh *w = wh_for_claim(d, c);
-    if (!w || w->disabled || w->queued >= queue_cap(d, w))
+    if (w && !w->disabled && w->queued >= queue_cap(d, w)) {
+        defer_claim(d, c, w, now);
+        return;
+    }
+    if (!w || w->disabled)
         return; /* dropped: the claim's payload is freed with the array */
     struct job *j = job_get(d);
     j->c = *c;
@@ -913,6 +947,23 @@ static bool record_due(const struct worker *wk, const struct pending_record *p)
 /* The worker: claims first (that keeps transfers busy, and is how a new
  * event gets out quickly), then records every result handed over so far
  * in one transaction. */
+/* Gives the surplus claims back; called and returns with mu held. A
+ * failure is only logged: the rows stay leased and return at expiry. */
+static void worker_defer_locked(struct dispatcher *d)
+{
+    struct worker *wk = &d->wk;
+    struct store_deferral *x = wk->defer;
+    size_t n = wk->n_defer;
+    wk->defer = NULL;
+    wk->n_defer = 0;
+    pthread_mutex_unlock(&wk->mu);
+    int rc = d->s->ops->defer(d->s, d->cfg->node_id, x, n, clock_now_ms());
+    if (rc != 0)
+        store_warn(&wk->last_warn, "defer", rc);
+    free(x);
+    pthread_mutex_lock(&wk->mu);
+}
+
 static void *worker_run(void *arg)
 {
     struct dispatcher *d = arg;
@@ -921,8 +972,10 @@ static void *worker_run(void *arg)
     memset(&p, 0, sizeof p);
     pthread_mutex_lock(&wk->mu);
     for (;;) {
-        if (wk->stop && !wk->todo && !p.batch && !wk->claim_want)
+        if (wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer)
             break;
+        if (wk->defer)
+            worker_defer_locked(d);
         size_t want = wk->claim_want;
         wk->claim_want = 0;
         if (want)
@@ -941,14 +994,22 @@ static void *worker_run(void *arg)
 /* Loop side: hands the finished transfers to the worker. */
 static void hand_over(struct dispatcher *d)
 {
-    if (!d->finished)
+    if (!d->finished && !d->n_defer)
         return;
     pthread_mutex_lock(&d->wk.mu);
-    if (!d->wk.todo)
-        d->wk.todo_since = clock_mono_ms();
-    *d->wk.todo_tail = d->finished;
-    d->wk.todo_tail = d->finished_tail;
-    d->wk.n_todo += d->n_finished;
+    if (d->n_defer && !d->wk.defer) {
+        d->wk.defer = d->defer;
+        d->wk.n_defer = d->n_defer;
+        d->defer = NULL;
+        d->n_defer = d->cap_defer = 0;
+    }
+    if (d->finished) {
+        if (!d->wk.todo)
+            d->wk.todo_since = clock_mono_ms();
+        *d->wk.todo_tail = d->finished;
+        d->wk.todo_tail = d->finished_tail;
+        d->wk.n_todo += d->n_finished;
+    }
     pthread_cond_signal(&d->wk.cv);
     pthread_mutex_unlock(&d->wk.mu);
     d->finished = NULL;
@@ -1015,6 +1076,7 @@ static void worker_stop(struct dispatcher *d)
 
 static void worker_free(struct worker *wk)
 {
+    free(wk->defer);
     store_claims_free(wk->claims, wk->n_claims);
     free(wk->results);
     free(wk->emits);
@@ -1282,6 +1344,7 @@ static void dispatcher_free(struct dispatcher *d)
         }
     }
     free(d->buckets);
+    free(d->defer);
     worker_free(&d->wk);
     if (d->epfd >= 0)
         close(d->epfd);

@@ -1764,6 +1764,51 @@ static int release_tx(struct pg_conn *c, void *arg)
     return rc;
 }
 
+struct deferrals {
+    const char *owner;
+    const struct store_deferral *d;
+    size_t n;
+    int64_t now;
+};
+
+static int defer_tx(struct pg_conn *c, void *arg)
+{
+    struct deferrals *x = arg;
+    struct pg_array ids, until;
+    pga_init(&ids, PG_OID_TEXT);
+    pga_init(&until, PG_OID_INT8);
+    for (size_t i = 0; i < x->n; i++) {
+        pga_text(&ids, x->d[i].delivery_id);
+        pga_i64(&until, x->d[i].until);
+    }
+    int rc = pga_finish(&ids);
+    if (rc == 0)
+        rc = pga_finish(&until);
+    if (rc == 0) {
+        struct pg_params p;
+        pgp_init(&p);
+        pgp_text(&p, x->owner);
+        pgp_int(&p, x->now);
+        pgp_array(&p, &ids);
+        pgp_array(&p, &until);
+        rc = run(c, PS_DLV_DEFER, &p, NULL);
+    }
+    pga_release(&ids);
+    pga_release(&until);
+    return rc;
+}
+
+/* One statement for the whole set, whatever its size. No NOTIFY: the rows
+ * are due later, and next_due finds them. */
+static int pg_defer(struct store *s, const char *owner, const struct store_deferral *d, size_t n,
+                    int64_t now)
+{
+    if (n == 0)
+        return 0;
+    struct deferrals x = {.owner = owner, .d = d, .n = n, .now = now};
+    return pg_run(&PG(s)->pool, PG_TX_WRITE, defer_tx, &x);
+}
+
 static int pg_release(struct store *s, const char *owner, int64_t now)
 {
     struct requeue x = {.owner = owner, .now = now};
@@ -2287,6 +2332,7 @@ static const struct store_ops postgres_ops = {
     .claim_due = pg_claim_due,
     .next_due = pg_next_due,
     .record = pg_record,
+    .defer = pg_defer,
     .release = pg_release,
     .delivery_retry = pg_delivery_retry,
     .recover = pg_recover,

@@ -85,6 +85,9 @@ struct conn {
     /* How many deliveries this write transaction moved into (+) or out of
      * (-) each status; written to delivery_counts just before COMMIT. */
     int64_t delta[CNT__N];
+    /* synchronous=OFF may be in force: a claim or a deferral relaxed it
+     * (tx_begin_relaxed) and putting FULL back has not succeeded yet. */
+    bool sync_off;
 };
 
 static int cnt_index(const char *status)
@@ -274,8 +277,7 @@ static int col_bytes(sqlite3_stmt *st, int i, char **out, size_t *len)
 
 /* ---- transactions --------------------------------------------------- */
 
-/* Starts a write transaction. On success write_mu is held until tx_end. */
-static int tx_begin(struct sq *q, struct conn *c)
+static int tx_open(struct sq *q, struct conn *c)
 {
     pthread_mutex_lock(&q->write_mu);
     memset(c->delta, 0, sizeof c->delta);
@@ -283,6 +285,43 @@ static int tx_begin(struct sq *q, struct conn *c)
     if (rc != 0)
         pthread_mutex_unlock(&q->write_mu);
     return rc;
+}
+
+/* Makes the connection's commits durable again after tx_begin_relaxed.
+ * PRAGMA synchronous takes effect when SQLite compiles the statement, and
+ * it compiles it again at each run, so this can fail (out of memory): then
+ * sync_off stays set and the next tx_begin tries again. */
+static int sync_restore(struct conn *c)
+{
+    int rc = run(c, c->st[ST_SYNC_FULL]);
+    if (rc == 0)
+        c->sync_off = false;
+    return rc;
+}
+
+/* Starts a write transaction whose commit is synced (synchronous=FULL):
+ * anything herald answers 2xx for, or must not lose. On success write_mu
+ * is held until tx_end. A connection a claim left at synchronous=OFF is
+ * made durable first, or the transaction does not start. */
+static int tx_begin(struct sq *q, struct conn *c)
+{
+    if (c->sync_off) {
+        int rc = sync_restore(c);
+        if (rc != 0)
+            return rc;
+    }
+    return tx_open(q, c);
+}
+
+/* Starts a write transaction committed without an fsync (claims and
+ * deferrals: see sq_claim_due). The caller calls sync_restore after
+ * tx_end; sync_off is set first, so a failure anywhere in between is
+ * still caught by the next tx_begin. */
+static int tx_begin_relaxed(struct sq *q, struct conn *c)
+{
+    c->sync_off = true;
+    run(c, c->st[ST_SYNC_OFF]);
+    return tx_open(q, c);
 }
 
 static int counts_flush(struct conn *c)
@@ -1446,11 +1485,10 @@ static int sq_claim_due(struct store *s, const char *owner, int64_t now, int64_t
      * sequential, so the next durable commit (an ingest or a record) makes
      * this one durable too. It halves the fsyncs of a drain and takes one
      * off the end-to-end latency of every delivery. */
-    run(c, c->st[ST_SYNC_OFF]);
-    int rc = tx_begin(q, c);
+    int rc = tx_begin_relaxed(q, c);
     if (rc == 0)
         rc = tx_end(q, c, claim_tx(c, owner, now, lease_until, max, &v, &len));
-    run(c, c->st[ST_SYNC_FULL]);
+    sync_restore(c);
     conn_put(q, c);
     if (rc != 0) {
         store_claims_free(v, len);
@@ -1626,6 +1664,40 @@ static int sq_record(struct store *s, const char *owner, const struct store_resu
     int rc = tx_begin(q, c);
     if (rc == 0)
         rc = tx_end(q, c, record_tx(c, owner, r, n, emit, n_emit));
+    conn_put(q, c);
+    return rc;
+}
+
+static int defer_tx(struct conn *c, const char *owner, const struct store_deferral *d, size_t n,
+                    int64_t now)
+{
+    sqlite3_stmt *st = c->st[ST_DLV_DEFER];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bind_text(st, 1, d[i].delivery_id);
+        bind_text(st, 2, owner);
+        bind_int(st, 3, d[i].until);
+        bind_int(st, 4, now);
+        rc = run(c, st);
+        if (rc == 0)
+            count_move(c, CNT_IN_FLIGHT, CNT_PENDING, sqlite3_changes(c->db));
+    }
+    return rc;
+}
+
+static int sq_defer(struct store *s, const char *owner, const struct store_deferral *d, size_t n,
+                    int64_t now)
+{
+    if (n == 0)
+        return 0;
+    struct sq *q = SQ(s);
+    struct conn *c = conn_get(q);
+    /* Like a claim, a deferral needs no fsync: lost, the rows stay leased
+     * and come back when the lease runs out. */
+    int rc = tx_begin_relaxed(q, c);
+    if (rc == 0)
+        rc = tx_end(q, c, defer_tx(c, owner, d, n, now));
+    sync_restore(c);
     conn_put(q, c);
     return rc;
 }
@@ -2196,6 +2268,7 @@ static const struct store_ops sqlite_ops = {
     .claim_due = sq_claim_due,
     .next_due = sq_next_due,
     .record = sq_record,
+    .defer = sq_defer,
     .release = sq_release,
     .delivery_retry = sq_delivery_retry,
     .recover = sq_recover,

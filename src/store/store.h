@@ -230,6 +230,12 @@ struct store_result {
     const char *disable_reason; /* non-NULL: disable the webhook with this reason */
 };
 
+/* A claimed delivery its dispatcher will not send yet (defer). */
+struct store_deferral {
+    char delivery_id[HERALD_ID_MAX];
+    int64_t until; /* due again at this time */
+};
+
 struct store_stats {
     int64_t events;
     int64_t pending;   /* includes in_flight */
@@ -317,6 +323,14 @@ struct store_ops {
      * last_execution_at and failing_since. */
     int (*record)(struct store *s, const char *owner, const struct store_result *r, size_t n,
                   struct store_ingest *emit, size_t n_emit);
+    /* Gives back deliveries leased to owner that it chose not to send yet
+     * (it claimed more for one webhook than that webhook can take soon):
+     * each becomes pending, due at its until, with no attempt counted.
+     * Rows no longer leased to owner are left alone. Without this, a slow
+     * webhook's surplus would stay leased until the lease ran out and then
+     * come back first in line, ahead of every healthy webhook's work. */
+    int (*defer)(struct store *s, const char *owner, const struct store_deferral *d, size_t n,
+                 int64_t now);
     /* Gives owner's in-flight deliveries back (pending, due now). */
     int (*release)(struct store *s, const char *owner, int64_t now);
     /* Makes one delivery pending and due now (resend). HERALD_ECONFLICT when

@@ -1150,6 +1150,48 @@ static void test_release(void **state)
     assert_int_equal(OPS(f)->release(f->s, "nobody", T0 + 100), 0);
 }
 
+/* A dispatcher gives back claims it cannot send soon: pending again, due
+ * later, no attempt counted, and only its own leases. */
+static void test_defer(void **state)
+{
+    struct fx *f = *state;
+    drain(f);
+    char hook[HERALD_ID_MAX];
+    mk_webhook(f, f->acct, "h", "[\"*\"]", true, T0, hook);
+    struct store_ingest a = ingest1(f, f->acct, "post.published", T0);
+    struct store_ingest b = ingest1(f, f->acct, "post.published", T0 + 1);
+    struct store_claim *k;
+    assert_int_equal(claim(f, "node-a", T0 + 5, T0 + HOUR, 2, &k), 2);
+    store_claims_free(k, 2);
+    struct store_stats s0, s1;
+    assert_int_equal(OPS(f)->stats(f->s, &s0), 0);
+
+    struct store_deferral d[2] = {{.until = T0 + 30 * SEC}, {.until = T0 + 40 * SEC}};
+    memcpy(d[0].delivery_id, a.first_delivery_id, sizeof d[0].delivery_id);
+    memcpy(d[1].delivery_id, b.first_delivery_id, sizeof d[1].delivery_id);
+    assert_int_equal(OPS(f)->defer(f->s, "node-b", d, 2, T0 + 10), 0); /* not its leases */
+    struct store_delivery x = get_delivery(f, f->acct, a.first_delivery_id);
+    assert_string_equal(x.status, "in_flight");
+    assert_int_equal(OPS(f)->defer(f->s, "node-a", d, 2, T0 + 10), 0);
+    x = get_delivery(f, f->acct, a.first_delivery_id);
+    assert_string_equal(x.status, "pending");
+    assert_int_equal(x.attempts, 0);
+    assert_int_equal(x.next_attempt_at, T0 + 30 * SEC);
+    assert_int_equal(OPS(f)->stats(f->s, &s1), 0);
+    assert_int_equal(s1.in_flight - s0.in_flight, -2);
+    assert_int_equal(s1.pending - s0.pending, 0); /* pending counts in-flight too */
+
+    int64_t at = 0;
+    assert_int_equal(OPS(f)->next_due(f->s, &at), 0);
+    assert_int_equal(at, T0 + 30 * SEC);
+    assert_int_equal(claim(f, "node-c", T0 + 29 * SEC, T0 + HOUR, 10, &k), 0);
+    size_t n = claim(f, "node-c", T0 + 30 * SEC, T0 + HOUR, 10, &k);
+    assert_int_equal(n, 1);
+    assert_string_equal(k[0].delivery_id, a.first_delivery_id);
+    assert_int_equal(k[0].attempts, 0);
+    store_claims_free(k, n);
+}
+
 static void test_delivery_retry(void **state)
 {
     struct fx *f = *state;
@@ -1715,6 +1757,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempt_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_delete_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_ingest, setup, teardown),
