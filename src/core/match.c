@@ -1,8 +1,10 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/match.h"
+#include "core/util.h"
 
 bool match_event(const char *pattern, const char *type)
 {
@@ -28,6 +30,38 @@ bool match_event_json(const char *events_json, const char *type)
     }
     cJSON_Delete(arr);
     return hit;
+}
+
+void event_patterns_parse(struct event_patterns *ep, const char *events_json)
+{
+    cJSON *arr = cJSON_Parse(events_json);
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    ep->p = xcalloc((size_t)(n > 0 ? n : 1), sizeof *ep->p);
+    ep->n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it))
+            ep->p[ep->n++] = xstrdup(it->valuestring);
+    }
+    cJSON_Delete(arr);
+}
+
+bool event_patterns_match(const struct event_patterns *ep, const char *type)
+{
+    for (size_t i = 0; i < ep->n; i++)
+        if (match_event(ep->p[i], type))
+            return true;
+    return false;
+}
+
+void event_patterns_release(struct event_patterns *ep)
+{
+    for (size_t i = 0; i < ep->n; i++)
+        free(ep->p[i]);
+    free(ep->p);
+    ep->p = NULL;
+    ep->n = 0;
 }
 
 bool event_type_name_valid(const char *s)

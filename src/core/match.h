@@ -19,6 +19,17 @@ bool match_event(const char *pattern, const char *type);
  * nothing. */
 bool match_event_json(const char *events_json, const char *type);
 
+/* A subscription parsed once, for matching many events against it (the
+ * stores' fan-out). Parse never fails: malformed JSON or non-string
+ * members give patterns that match nothing. */
+struct event_patterns {
+    char **p;
+    size_t n;
+};
+void event_patterns_parse(struct event_patterns *ep, const char *events_json);
+bool event_patterns_match(const struct event_patterns *ep, const char *type);
+void event_patterns_release(struct event_patterns *ep);
+
 /* True when s is a syntactically valid event type name: 1–100 chars of
  * [A-Za-z0-9_-] separated by single dots, not starting or ending with one. */
 bool event_type_name_valid(const char *s);

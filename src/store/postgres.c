@@ -982,8 +982,7 @@ struct fan_hook {
     const char *account_id; /* borrowed from the result */
     const char *id;
     int max_attempts;
-    char **patterns;
-    size_t n_patterns;
+    struct event_patterns pat;
 };
 
 struct fan {
@@ -996,9 +995,7 @@ struct fan {
 static void fan_release(struct fan *f)
 {
     for (size_t i = 0; i < f->n_hooks; i++) {
-        for (size_t k = 0; k < f->hooks[i].n_patterns; k++)
-            free(f->hooks[i].patterns[k]);
-        free(f->hooks[i].patterns);
+        event_patterns_release(&f->hooks[i].pat);
     }
     free(f->hooks);
     PQclear(f->hooks_res);
@@ -1006,28 +1003,6 @@ static void fan_release(struct fan *f)
     memset(f, 0, sizeof *f);
 }
 
-static void fan_hook_parse(struct fan_hook *h, const char *events_json)
-{
-    cJSON *arr = cJSON_Parse(events_json);
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-    h->patterns = xcalloc((size_t)(n > 0 ? n : 1), sizeof *h->patterns);
-    h->n_patterns = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (cJSON_IsString(it))
-            h->patterns[h->n_patterns++] = xstrdup(it->valuestring);
-    }
-    cJSON_Delete(arr);
-}
-
-static bool fan_hook_matches(const struct fan_hook *h, const char *type)
-{
-    for (size_t i = 0; i < h->n_patterns; i++)
-        if (match_event(h->patterns[i], type))
-            return true;
-    return false;
-}
 
 /* Loads, in one statement each, the enabled webhooks of every account
  * with new events, and the targets of test sends. */
@@ -1069,7 +1044,7 @@ static int fan_load(struct pg_conn *c, struct ingest_plan *pl, struct fan *f)
         struct fan_hook *h = &f->hooks[f->n_hooks++];
         h->account_id = pgr_str(f->hooks_res, k, 0);
         h->id = pgr_str(f->hooks_res, k, 1);
-        fan_hook_parse(h, pgr_str(f->hooks_res, k, 2));
+        event_patterns_parse(&h->pat, pgr_str(f->hooks_res, k, 2));
         h->max_attempts = (int)pgr_int(f->hooks_res, k, 3);
     }
     return 0;
@@ -1180,7 +1155,7 @@ static int ingest_fanout(struct pg_conn *c, struct ingest_plan *pl)
         }
         for (size_t k = fan_first(&f, it->account_id);
              k < f.n_hooks && strcmp(f.hooks[k].account_id, it->account_id) == 0; k++)
-            if (fan_hook_matches(&f.hooks[k], it->type))
+            if (event_patterns_match(&f.hooks[k].pat, it->type))
                 dlv_add(&d, pl, it, f.hooks[k].id, f.hooks[k].max_attempts, true);
     }
     struct pg_array *all[] = DLV_ARRAYS(&d);

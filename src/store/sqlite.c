@@ -943,8 +943,7 @@ static int sq_webhook_delete(struct store *s, const char *account_id, const char
 struct fan_hook {
     char id[HERALD_ID_MAX];
     int max_attempts;
-    char **patterns;
-    size_t n_patterns;
+    struct event_patterns pat;
 };
 
 struct fan_account {
@@ -966,9 +965,7 @@ static void fan_cache_release(struct fan_cache *fc)
     for (size_t i = 0; i < fc->n; i++) {
         struct fan_account *a = &fc->accts[i];
         for (size_t j = 0; j < a->n; j++) {
-            for (size_t k = 0; k < a->hooks[j].n_patterns; k++)
-                free(a->hooks[j].patterns[k]);
-            free(a->hooks[j].patterns);
+            event_patterns_release(&a->hooks[j].pat);
         }
         free(a->hooks);
     }
@@ -976,28 +973,6 @@ static void fan_cache_release(struct fan_cache *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-static void fan_hook_parse(struct fan_hook *h, const char *events_json)
-{
-    cJSON *arr = cJSON_Parse(events_json);
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-    h->patterns = xcalloc((size_t)(n > 0 ? n : 1), sizeof *h->patterns);
-    h->n_patterns = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (cJSON_IsString(it))
-            h->patterns[h->n_patterns++] = xstrdup(it->valuestring);
-    }
-    cJSON_Delete(arr);
-}
-
-static bool fan_hook_matches(const struct fan_hook *h, const char *type)
-{
-    for (size_t i = 0; i < h->n_patterns; i++)
-        if (match_event(h->patterns[i], type))
-            return true;
-    return false;
-}
 
 static int fan_load(struct conn *c, struct fan_account *a)
 {
@@ -1012,7 +987,7 @@ static int fan_load(struct conn *c, struct fan_account *a)
         }
         struct fan_hook *h = &a->hooks[a->n++];
         col_copy(st, 0, h->id, sizeof h->id);
-        fan_hook_parse(h, col_str(st, 1));
+        event_patterns_parse(&h->pat, col_str(st, 1));
         h->max_attempts = (int)col_int(st, 2);
     }
     done(st);
@@ -1099,7 +1074,7 @@ static int fan_out(struct conn *c, struct fan_cache *fc, struct store_ingest *it
     struct fan_account *a;
     int rc = fan_get(c, fc, it->account_id, &a);
     for (size_t i = 0; rc == 0 && i < a->n; i++)
-        if (fan_hook_matches(&a->hooks[i], it->type))
+        if (event_patterns_match(&a->hooks[i].pat, it->type))
             rc = delivery_insert(c, it, a->hooks[i].id, a->hooks[i].max_attempts, true);
     return rc;
 }

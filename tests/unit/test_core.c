@@ -114,6 +114,17 @@ static void test_match(void **state)
     assert_false(event_pattern_valid("*.post"));
     assert_false(event_pattern_valid("po*"));
     assert_false(event_pattern_valid(".*"));
+
+    struct event_patterns ep;
+    event_patterns_parse(&ep, "[\"post.*\", 7, \"account.connected\"]");
+    assert_int_equal(ep.n, 2); /* the number is not a pattern */
+    assert_true(event_patterns_match(&ep, "post.failed"));
+    assert_true(event_patterns_match(&ep, "account.connected"));
+    assert_false(event_patterns_match(&ep, "account.disconnected"));
+    event_patterns_release(&ep);
+    event_patterns_parse(&ep, "not json");
+    assert_false(event_patterns_match(&ep, "post.failed"));
+    event_patterns_release(&ep);
 }
 
 static void test_cidr(void **state)
