@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/keycache.h"
 #include "api/handlers.h"
 #include "api/keys.h"
 #include "core/err.h"
@@ -164,5 +165,6 @@ void api_key_revoke(struct api_req *rq, struct api_resp *rs)
         resp_store_error(rs, rc, "key");
         return;
     }
+    keycache_forget(id); /* at once on this node; other nodes within its TTL */
     resp_empty(rs, HTTP_NO_CONTENT);
 }

@@ -3,7 +3,9 @@
 #include <strings.h>
 
 #include "api/auth.h"
+#include "api/keycache.h"
 #include "api/keys.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "store/store.h"
@@ -114,7 +116,12 @@ bool auth_request(struct api_req *rq, struct api_resp *rs, bool admin_only)
         return unauthorized(rs, "malformed Authorization header");
     sha256_hex(c.key, strlen(c.key), hash);
     explicit_bzero(c.key, sizeof c.key);
-    int rc = s->ops->key_find(s, hash, &k);
+    /* A cached entry is refreshed only from the store, so a key revoked on
+     * another node stops working within the cache's TTL. */
+    int64_t mono = clock_mono_ms();
+    int rc = 0;
+    if (!keycache_get(hash, mono, &k) && (rc = s->ops->key_find(s, hash, &k)) == 0)
+        keycache_put(&k, mono);
     if (rc == HERALD_ENOTFOUND)
         return unauthorized(rs, "invalid API key");
     if (rc) {

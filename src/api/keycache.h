@@ -1,0 +1,32 @@
+/*
+ * keycache.h — recently verified API keys, kept in memory for a moment.
+ *
+ * Every request authenticates, and reading the key from the store costs a
+ * read transaction on a pooled connection: at ingest rates that was a
+ * large share of each request. Valid keys found in the store are kept
+ * for KEYCACHE_TTL_MS, keyed by their SHA-256 (the key itself is never
+ * held). Unknown keys are never cached, so a wrong key always reaches the
+ * store (and the failed-auth limit). Revoking a key through this node's
+ * API forgets it at once; on other nodes it stops working within the TTL.
+ */
+#ifndef HERALD_API_KEYCACHE_H
+#define HERALD_API_KEYCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define KEYCACHE_TTL_MS 2000
+
+/* Copies the cached record for hash into out; false when absent or stale.
+ * Thread-safe. */
+bool keycache_get(const char hash[65], int64_t now_mono, struct store_key *out);
+
+/* Remembers a valid key (revoked ones are ignored). */
+void keycache_put(const struct store_key *k, int64_t now_mono);
+
+/* Forgets the key with this id (after a revocation). */
+void keycache_forget(const char *key_id);
+
+#endif
