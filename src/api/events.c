@@ -134,13 +134,16 @@ static cJSON *ingest_json(const struct store_ingest *item)
 }
 
 /* Hands items to the group committer; answers 503 when they could not be
- * made durable (nothing was accepted). */
+ * made durable (nothing was accepted). Not "nothing was stored": a commit
+ * whose fsync failed is in the WAL, and a crash before the next commit
+ * may let SQLite's recovery keep it (docs/operations.md). */
 static bool commit(struct api_req *rq, struct api_resp *rs, struct store_ingest *items, size_t n)
 {
     int rc = committer_submit(rq->h->committer, items, n);
     if (rc) {
         resp_error(rs, HTTP_UNAVAILABLE, "unavailable", NULL,
-                   "the event could not be stored; nothing was accepted, try again");
+                   "the event could not be committed; try again (with an Idempotency-Key, "
+                   "a retry never creates it twice)");
         resp_header(rs, "Retry-After", "1");
         return false;
     }
