@@ -381,8 +381,8 @@ int cli_serve(int argc, char **argv)
 
     rc = store_open(h.cfg.db_url, h.cfg.db_pool, &h.store);
     if (rc) {
-        log_kv(LOG_ERROR, "cannot open the store", "db", h.cfg.db_url, "error",
-               herald_strerror(rc), NULL);
+        log_kv(LOG_ERROR, "cannot open the store", "db", h.cfg.db_url, "error", herald_strerror(rc),
+               NULL);
         goto out;
     }
     if ((rc = store_seal_from_env(&h.store)) != 0)
@@ -402,8 +402,8 @@ int cli_serve(int argc, char **argv)
     raise_fd_limit();
     if (!h.cfg.no_dispatch && (rc = dispatcher_start(&h.dispatcher, &h.cfg, h.store)) != 0)
         goto out;
-    if ((rc = committer_start(&h.committer, h.store, 1000,
-                              h.dispatcher ? dispatcher_wake_cb : NULL, h.dispatcher)) != 0)
+    if ((rc = committer_start(&h.committer, h.store, 1000, h.dispatcher ? dispatcher_wake_cb : NULL,
+                              h.dispatcher)) != 0)
         goto out;
     if ((rc = api_start(&api, &h)) != 0) {
         log_kv(LOG_ERROR, "cannot listen", "error", herald_strerror(rc), NULL);

@@ -171,8 +171,8 @@ int cli_verify(int argc, char **argv)
         if (r.timestamp)
             now = strtoll(r.timestamp, NULL, 10);
     }
-    int rc = herald_verify(secret, r.id, r.timestamp, r.signature, r.body, r.body_len, now,
-                           tolerance);
+    int rc =
+        herald_verify(secret, r.id, r.timestamp, r.signature, r.body, r.body_len, now, tolerance);
     printf("%s\n", herald_verify_strerror(rc));
     status = rc == HERALD_VERIFY_OK ? 0 : 1;
 out:

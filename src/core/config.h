@@ -29,19 +29,19 @@ struct herald_config {
     int64_t retry_schedule_ms[CONFIG_MAX_SCHEDULE];
     size_t n_retry_schedule;
 
-    int workers;                  /* API worker threads hint; 0 = automatic */
-    int64_t connect_timeout_ms;   /* 5000 */
-    int64_t request_timeout_ms;   /* 15000 */
-    int64_t retry_after_cap_ms;   /* 3600000: Retry-After honoured up to this */
-    int64_t disable_after_ms;     /* 5 days of continuous failure disables */
-    int64_t lease_ms;             /* claimed deliveries' lease; > request timeout */
-    size_t max_body;              /* API request body cap, 262144 */
-    size_t response_read_cap;     /* 65536: response bytes read before cutting */
-    size_t response_keep;         /* 4096: response bytes kept in the log */
-    int max_in_flight_total;      /* dispatcher's global cap on transfers */
-    int db_pool;                  /* PostgreSQL connections */
-    char node_id[64];             /* lease owner name; host:pid by default */
-    bool no_dispatch;             /* API-only node: accept and store, send nothing */
+    int workers;                /* API worker threads hint; 0 = automatic */
+    int64_t connect_timeout_ms; /* 5000 */
+    int64_t request_timeout_ms; /* 15000 */
+    int64_t retry_after_cap_ms; /* 3600000: Retry-After honoured up to this */
+    int64_t disable_after_ms;   /* 5 days of continuous failure disables */
+    int64_t lease_ms;           /* claimed deliveries' lease; > request timeout */
+    size_t max_body;            /* API request body cap, 262144 */
+    size_t response_read_cap;   /* 65536: response bytes read before cutting */
+    size_t response_keep;       /* 4096: response bytes kept in the log */
+    int max_in_flight_total;    /* dispatcher's global cap on transfers */
+    int db_pool;                /* PostgreSQL connections */
+    char node_id[64];           /* lease owner name; host:pid by default */
+    bool no_dispatch;           /* API-only node: accept and store, send nothing */
 
     /* API server limits (DESIGN.md §6). */
     double rate_limit;          /* requests/s per API key, 100000; 0 = no limit */

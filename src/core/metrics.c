@@ -8,8 +8,7 @@
  * disk to a slow one. */
 static const double attempt_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                     0.25,  0.5,    1,     2.5,  5,     10,   15};
-static const double commit_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                   0.025,  0.05,  0.1,    0.25,  1};
+static const double commit_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 #define MAX_BUCKETS 16
 
 struct hist {
@@ -20,8 +19,8 @@ struct hist {
     _Atomic int64_t sum_us;
 };
 
-static _Atomic int64_t events_ingested, attempts_ok, attempts_failed, retries, exhausted,
-    disabled, in_flight;
+static _Atomic int64_t events_ingested, attempts_ok, attempts_failed, retries, exhausted, disabled,
+    in_flight;
 static struct hist hists[HIST__COUNT] = {
     {.le = attempt_le, .n = sizeof attempt_le / sizeof attempt_le[0]},
     {.le = commit_le, .n = sizeof commit_le / sizeof commit_le[0]},
@@ -81,8 +80,7 @@ static int render_hist(struct buf *out, const char *name, const char *help, stru
     int64_t cumulative = 0;
     for (int i = 0; i < h->n && rc == 0; i++) {
         cumulative += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
-        rc = buf_printf(out, "%s_bucket{le=\"%g\"} %lld\n", name, h->le[i],
-                        (long long)cumulative);
+        rc = buf_printf(out, "%s_bucket{le=\"%g\"} %lld\n", name, h->le[i], (long long)cumulative);
     }
     int64_t count = atomic_load_explicit(&h->count, memory_order_relaxed);
     if (rc == 0)
@@ -129,8 +127,8 @@ int metrics_render(struct buf *out, const struct store_stats *st)
         rc = counter(out, "herald_webhooks_disabled_total",
                      "Webhooks this node disabled (410 Gone or failing for days).", &disabled);
     if (rc == 0)
-        rc = render_hist(out, "herald_store_commit_seconds",
-                         "Duration of one ingest group commit.", &hists[HIST_COMMIT]);
+        rc = render_hist(out, "herald_store_commit_seconds", "Duration of one ingest group commit.",
+                         &hists[HIST_COMMIT]);
     if (rc == 0 && st)
         rc = buf_printf(out,
                         "# HELP herald_deliveries Deliveries in the store by status (disjoint).\n"

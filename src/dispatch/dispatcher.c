@@ -134,7 +134,7 @@ struct worker {
     struct store_claim *claims;
     size_t n_claims;
     int64_t claim_now;
-    int64_t next_claim_at; /* wall ms suggested by the claim's outcome */
+    int64_t next_claim_at;        /* wall ms suggested by the claim's outcome */
     struct store_deferral *defer; /* claims given back unsent (owned) */
     size_t n_defer;
     /* the worker's own */

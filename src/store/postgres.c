@@ -1003,7 +1003,6 @@ static void fan_release(struct fan *f)
     memset(f, 0, sizeof *f);
 }
 
-
 /* Loads, in one statement each, the enabled webhooks of every account
  * with new events, and the targets of test sends. */
 static int fan_load(struct pg_conn *c, struct ingest_plan *pl, struct fan *f)

@@ -257,7 +257,7 @@
                   " AS x(id, status, n, next, end_at)"                                             \
                   " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"              \
                   " AND deliveries.status = 'in_flight'")                                          \
-    /* $1 owner, $2 now, $3 ids, $4 due times. */                              \
+    /* $1 owner, $2 now, $3 ids, $4 due times. */                                                  \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
                  " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
                  " lease_owner = NULL, lease_expires_at = 0, updated_at = $2::bigint"              \
@@ -287,6 +287,8 @@
                   " lease_expires_at = 0, updated_at = $2::bigint"                                 \
                   " WHERE webhook_id = $1::text AND status IN ('pending', 'in_flight')")           \
                                                                                                    \
+    /* ON CONFLICT: a record retried after its COMMIT's answer was lost                            \
+     * must not fail on its own attempt ids forever. */                                            \
     X(ATT_INSERT, "INSERT INTO attempts (id, delivery_id, event_id, webhook_id, account_id,"       \
                   " event_type, n, started_at, duration_ms, response_code, error, ok,"             \
                   " response_body, request_headers) SELECT x.id, x.dlv, x.evt, x.wh,"              \
@@ -296,8 +298,6 @@
                   " $6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::text[],"                \
                   " $11::boolean[], $12::bytea[], $13::text[])"                                    \
                   " AS x(id, dlv, evt, wh, type, n, started, dur, code, err, ok, body, hdrs)"      \
-                  /* A record retried after its COMMIT's answer was lost must   \
-                   * not fail on its own attempt ids forever. */                  \
                   " ON CONFLICT (id) DO NOTHING")                                                  \
     /* Four leads, in the order attempt_list() picks them. */                                      \
     X(ATT_LIST_WEBHOOK, PG_ATT_LIST("a.webhook_id = $1::text"))                                    \

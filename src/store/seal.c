@@ -196,9 +196,8 @@ static int sealed_get_any(struct store *s, const char *id, struct store_webhook 
     return rc;
 }
 
-static int sealed_list(struct store *s, const char *account_id,
-                       const struct store_webhook_query *q, struct store_webhook **out, size_t *n,
-                       int64_t *total)
+static int sealed_list(struct store *s, const char *account_id, const struct store_webhook_query *q,
+                       struct store_webhook **out, size_t *n, int64_t *total)
 {
     struct sealed *x = sealed_of(s);
     int rc = x->inner->ops->webhook_list(x->inner, account_id, q, out, n, total);
@@ -328,8 +327,7 @@ int store_seal_from_env(struct store **s)
     struct sealed *x = xcalloc(1, sizeof *x);
     if (seal_keys_derive(&x->keys, cur, getenv("HERALD_MASTER_KEY_PREVIOUS")) != 0) {
         free(x);
-        log_kv(LOG_ERROR, "HERALD_MASTER_KEY (and _PREVIOUS) must be at least 32 characters",
-               NULL);
+        log_kv(LOG_ERROR, "HERALD_MASTER_KEY (and _PREVIOUS) must be at least 32 characters", NULL);
         return HERALD_EINVAL;
     }
     x->inner = *s;

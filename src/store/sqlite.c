@@ -973,7 +973,6 @@ static void fan_cache_release(struct fan_cache *fc)
     memset(fc, 0, sizeof *fc);
 }
 
-
 static int fan_load(struct conn *c, struct fan_account *a)
 {
     sqlite3_stmt *st = c->st[ST_WH_FANOUT];
@@ -1537,10 +1536,10 @@ static int attempt_insert(struct conn *c, const struct store_result *r)
  * batch rather than once per result. */
 struct wh_touch {
     const char *id;
-    int64_t last_end;     /* latest started_at + duration */
-    bool any_ok;          /* the batch had a success */
-    bool last_ok;         /* the batch's last result for it succeeded */
-    int64_t fail_start;   /* started_at of the first failure after the last success */
+    int64_t last_end;   /* latest started_at + duration */
+    bool any_ok;        /* the batch had a success */
+    bool last_ok;       /* the batch's last result for it succeeded */
+    int64_t fail_start; /* started_at of the first failure after the last success */
 };
 
 static struct wh_touch *touch_find(struct wh_touch *t, size_t *n, const char *id)

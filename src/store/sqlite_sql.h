@@ -81,7 +81,7 @@
 
 #define SQL_STATEMENTS(X)                                                                          \
     X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                              \
-    /* Claims commit without an fsync (see sq_claim_due). */                   \
+    /* Claims commit without an fsync (see sq_claim_due). */                                       \
     X(SYNC_OFF, "PRAGMA synchronous=OFF")                                                          \
     X(SYNC_FULL, "PRAGMA synchronous=FULL")                                                        \
     X(BEGIN_READ, "BEGIN")                                                                         \
@@ -130,8 +130,8 @@
     X(WH_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2")                         \
     X(WH_FANOUT, "SELECT id, events, max_attempts FROM webhooks"                                   \
                  " WHERE account_id = ?1 AND enabled = 1 ORDER BY created_at, id")                 \
-    /* Once per webhook per record batch: ?3 = the batch ended on a success,   \
-     * ?5 = the batch had a success, ?4 = first failure after the last success.*/ \
+    /* Once per webhook per record batch: ?3 = the batch ended on a success,                       \
+     * ?5 = the batch had a success, ?4 = first failure after the last success.*/                  \
     X(WH_EXECUTED, "UPDATE webhooks SET last_execution_at = MAX(last_execution_at, ?2),"           \
                    " failing_since = CASE WHEN ?3 THEN 0 WHEN ?5 OR failing_since = 0 THEN ?4"     \
                    " ELSE failing_since END WHERE id = ?1")                                        \
@@ -176,8 +176,8 @@
                  " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                    \
                  " WHERE d.due_at <= ?1 AND e.id = d.event_id AND w.id = d.webhook_id"             \
                  " AND w.enabled = 1 ORDER BY d.due_at LIMIT ?2")                                  \
-    /* ?5: the status the row is claimed from (pending, or in_flight with an   \
-     * expired lease), which delivery_counts needs to know. */                 \
+    /* ?5: the status the row is claimed from (pending, or in_flight with an                       \
+     * expired lease), which delivery_counts needs to know. */                                     \
     X(DLV_LEASE, "UPDATE deliveries SET status = 'in_flight', lease_owner = ?2,"                   \
                  " lease_expires_at = ?3, due_at = ?3, updated_at = ?4"                            \
                  " WHERE id = ?1 AND status = ?5")                                                 \
@@ -190,13 +190,13 @@
       " due_at = CASE WHEN ?3 = 'pending' AND " DLV_WEBHOOK_ENABLED " THEN ?5 ELSE NULL END,"      \
       " lease_owner = NULL, lease_expires_at = 0, updated_at = ?6"                                 \
       " WHERE id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                              \
-    /* In-flight rows are in the due index (due_at = lease expiry), parked ones \
-     * come back through unparking: walking that index finds every lease. */    \
+    /* In-flight rows are in the due index (due_at = lease expiry), parked ones                    \
+     * come back through unparking: walking that index finds every lease. */                       \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3,"                 \
                  " due_at = CASE WHEN " DLV_WEBHOOK_ENABLED " THEN ?3 ELSE NULL END,"              \
                  " lease_owner = NULL, lease_expires_at = 0, updated_at = ?4"                      \
                  " WHERE id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                   \
-    X(DLV_RELEASE, DLV_REQUEUE_SET "WHERE due_at IS NOT NULL AND lease_owner = ?1"                  \
+    X(DLV_RELEASE, DLV_REQUEUE_SET "WHERE due_at IS NOT NULL AND lease_owner = ?1"                 \
                                    " AND status = 'in_flight'")                                    \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \
                  " EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id)"                    \
@@ -238,8 +238,8 @@
     X(COUNTS_ADD, "UPDATE delivery_counts SET n = n + ?2 WHERE status = ?1")                       \
     X(DLV_CANCEL_COUNT, "SELECT status, COUNT(*) FROM deliveries WHERE webhook_id = ?1"            \
                         " AND status IN ('pending', 'in_flight') GROUP BY status")                 \
-    /* Rows are never deleted from these, so the largest rowid is the count,   \
-     * read in O(log n) instead of a scan. */                                   \
+    /* Rows are never deleted from these, so the largest rowid is the count,                       \
+     * read in O(log n) instead of a scan. */                                                      \
     X(STATS_EVENTS, "SELECT COALESCE(MAX(rowid), 0) FROM events")                                  \
     X(STATS_ATTEMPTS, "SELECT COALESCE(MAX(rowid), 0) FROM attempts")
 

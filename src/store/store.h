@@ -41,8 +41,8 @@ struct store_account {
 struct store_key {
     char id[HERALD_ID_MAX]; /* key_… */
     char account_id[HERALD_ID_MAX];
-    char role[8];   /* "admin" or "account" */
-    char hash[65];  /* SHA-256 hex of the key; the key itself is never stored */
+    char role[8];    /* "admin" or "account" */
+    char hash[65];   /* SHA-256 hex of the key; the key itself is never stored */
     char prefix[16]; /* first 8 characters, for display */
     int64_t created_at;
     int64_t revoked_at; /* 0 while valid */
@@ -50,8 +50,8 @@ struct store_key {
 
 struct store_event_type {
     char name[STORE_NAME_MAX];
-    char *description; /* owned */
-    char *sample;      /* owned; JSON text of a sample `data` */
+    char *description;              /* owned */
+    char *sample;                   /* owned; JSON text of a sample `data` */
     char account_id[HERALD_ID_MAX]; /* "" for the built-in catalog */
     int64_t created_at;
 };
@@ -60,16 +60,16 @@ void store_event_type_release(struct store_event_type *t);
 struct store_webhook {
     char id[HERALD_ID_MAX]; /* wh_… */
     char account_id[HERALD_ID_MAX];
-    char *name;        /* owned, never NULL */
-    char *description; /* owned, never NULL ("" when none) */
-    char *url;         /* owned */
-    char method[8];    /* POST, PUT, PATCH */
+    char *name;            /* owned, never NULL */
+    char *description;     /* owned, never NULL ("" when none) */
+    char *url;             /* owned */
+    char method[8];        /* POST, PUT, PATCH */
     char content_type[48]; /* application/json | application/x-www-form-urlencoded */
-    char *events;      /* owned; JSON array text of names/patterns */
-    char *headers;     /* owned; JSON object text of custom headers, "{}" */
-    int max_attempts;  /* 1..20 */
-    int rate_limit;    /* requests per second, 0 = none */
-    int max_in_flight; /* >= 1 */
+    char *events;          /* owned; JSON array text of names/patterns */
+    char *headers;         /* owned; JSON object text of custom headers, "{}" */
+    int max_attempts;      /* 1..20 */
+    int rate_limit;        /* requests per second, 0 = none */
+    int max_in_flight;     /* >= 1 */
     bool enabled;
     char kind[16];             /* webhook, slack, discord */
     char signature_scheme[24]; /* standard, github, stripe, hex, timestamped-hex */
@@ -115,7 +115,7 @@ struct store_event {
 void store_event_release(struct store_event *e);
 
 struct store_event_query {
-    const char *type; /* NULL or an exact type */
+    const char *type;     /* NULL or an exact type */
     int64_t since, until; /* 0 = unbounded; inclusive since, exclusive until */
     int page, count;
 };
@@ -142,9 +142,9 @@ struct store_attempt {
     int n; /* 1 for the first attempt */
     int64_t started_at;
     int64_t duration_ms;
-    int response_code; /* 0 when there was no HTTP response */
-    char error[24];    /* "" on success; timeout, connect, tls, dns, blocked, reset,
-                          too_large, http_3xx/4xx/5xx as "http", … */
+    int response_code;     /* 0 when there was no HTTP response */
+    char error[24];        /* "" on success; timeout, connect, tls, dns, blocked, reset,
+                              too_large, http_3xx/4xx/5xx as "http", … */
     char *response_body;   /* owned, at most 4 KiB */
     char *request_headers; /* owned, JSON object text */
     char *payload;         /* owned, the event `data` (filled by list_attempts) */
@@ -174,16 +174,16 @@ struct store_ingest {
      * subscribed or not, enabled or not (test sends). NULL: one delivery per
      * enabled webhook of the account whose events cover the type. */
     const char *only_webhook_id;
-    int max_attempts;          /* 0: each webhook's own; else this (test sends: 1) */
-    const char *lease_owner;   /* non-NULL: deliveries start in_flight, leased */
+    int max_attempts;        /* 0: each webhook's own; else this (test sends: 1) */
+    const char *lease_owner; /* non-NULL: deliveries start in_flight, leased */
     int64_t lease_until;
     /* in, replaced by the first event's on a duplicate */
     char id[HERALD_ID_MAX];
     int64_t created_at;
     /* out */
-    char out_type[STORE_NAME_MAX]; /* the stored event's type */
-    int deliveries;                /* deliveries created (first event's on a duplicate) */
-    bool duplicate;                /* idempotency key seen within 24 h */
+    char out_type[STORE_NAME_MAX];         /* the stored event's type */
+    int deliveries;                        /* deliveries created (first event's on a duplicate) */
+    bool duplicate;                        /* idempotency key seen within 24 h */
     char first_delivery_id[HERALD_ID_MAX]; /* id of the first delivery created, "" if none */
 };
 
@@ -198,7 +198,7 @@ struct store_claim {
     int max_attempts; /* for this delivery */
     int64_t event_created_at;
     int64_t webhook_modified_at; /* lets the dispatcher notice a changed webhook */
-    char *payload; /* owned; event data */
+    char *payload;               /* owned; event data */
     size_t payload_len;
 };
 void store_claims_free(struct store_claim *c, size_t n);
@@ -226,7 +226,7 @@ struct store_result {
     size_t response_len;
     const char *request_headers; /* JSON object text */
     enum store_outcome outcome;
-    int64_t next_attempt_at; /* for STORE_RETRY */
+    int64_t next_attempt_at;    /* for STORE_RETRY */
     const char *disable_reason; /* non-NULL: disable the webhook with this reason */
 };
 
@@ -238,7 +238,7 @@ struct store_deferral {
 
 struct store_stats {
     int64_t events;
-    int64_t pending;   /* includes in_flight */
+    int64_t pending; /* includes in_flight */
     int64_t in_flight;
     int64_t succeeded;
     int64_t failed;
@@ -264,8 +264,8 @@ struct store_ops {
     /* accounts and keys */
     int (*account_create)(struct store *s, const struct store_account *a);
     int (*account_get)(struct store *s, const char *id, struct store_account *out);
-    int (*account_list)(struct store *s, int page, int count, struct store_account **out,
-                        size_t *n, int64_t *total);
+    int (*account_list)(struct store *s, int page, int count, struct store_account **out, size_t *n,
+                        int64_t *total);
     int (*account_count)(struct store *s, int64_t *n);
     int (*key_create)(struct store *s, const struct store_key *k);
     /* Finds a key by hash, revoked or not. */
@@ -287,8 +287,8 @@ struct store_ops {
     /* Unscoped read for the dispatcher. */
     int (*webhook_get_any)(struct store *s, const char *id, struct store_webhook *out);
     int (*webhook_list)(struct store *s, const char *account_id,
-                        const struct store_webhook_query *q, struct store_webhook **out,
-                        size_t *n, int64_t *total);
+                        const struct store_webhook_query *q, struct store_webhook **out, size_t *n,
+                        int64_t *total);
     /* Replaces every mutable field of the stored webhook (matched by id and
      * account_id) with w's. */
     int (*webhook_update)(struct store *s, const struct store_webhook *w);
@@ -349,8 +349,8 @@ struct store_ops {
     /* The account's attempts with started_at >= since, grouped in buckets of
      * bucket_ms (start = started_at - started_at % bucket_ms), oldest first,
      * empty buckets omitted. */
-    int (*attempt_series)(struct store *s, const char *account_id, int64_t since,
-                          int64_t bucket_ms, struct store_bucket **out, size_t *n);
+    int (*attempt_series)(struct store *s, const char *account_id, int64_t since, int64_t bucket_ms,
+                          struct store_bucket **out, size_t *n);
 
     /* Cross-node wake-ups (PostgreSQL LISTEN/NOTIFY). Optional: NULL in a
      * backend whose writers all live in this process (SQLite), where the

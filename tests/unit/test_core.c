@@ -27,8 +27,8 @@ static void test_id_layout_and_order(void **state)
     assert_int_equal(strlen(a), 4 + 26);
     assert_true(id_valid(a, "evt"));
     assert_false(id_valid(a, "wh"));
-    assert_true(strcmp(a, b) < 0);     /* later time sorts after */
-    assert_string_not_equal(b, c);     /* same ms, different random part */
+    assert_true(strcmp(a, b) < 0); /* later time sorts after */
+    assert_string_not_equal(b, c); /* same ms, different random part */
     assert_int_equal(memcmp(b, c, 14), 0);
     assert_false(id_valid("evt_0000", "evt"));
     assert_false(id_valid("evt_0123456789ABCDEFGHJKMNPQRU", "evt")); /* U not Crockford */
@@ -177,14 +177,16 @@ static void test_config_schedule(void **state)
 static void test_catalog(void **state)
 {
     (void)state;
-    static const char *seeds[] = {"post.published", "post.scheduled", "post.failed",
-                                  "post.deleted", "analytics.updated", "analytics.milestone",
-                                  "account.connected", "account.disconnected",
+    static const char *seeds[] = {"post.published",        "post.scheduled",
+                                  "post.failed",           "post.deleted",
+                                  "analytics.updated",     "analytics.milestone",
+                                  "account.connected",     "account.disconnected",
                                   "account.token_expired", "feed.text.received",
-                                  "feed.video.received", "feed.audio.received", "postCreated",
-                                  "postSent", "newConversation", "newLead",
-                                  "approvalItemApproved", "webhook.disabled",
-                                  "delivery.exhausted", "webhook.test"};
+                                  "feed.video.received",   "feed.audio.received",
+                                  "postCreated",           "postSent",
+                                  "newConversation",       "newLead",
+                                  "approvalItemApproved",  "webhook.disabled",
+                                  "delivery.exhausted",    "webhook.test"};
     for (size_t i = 0; i < ARRAY_SIZE(seeds); i++)
         assert_non_null(catalog_find(seeds[i]));
     assert_null(catalog_find("post"));
@@ -224,10 +226,14 @@ static void test_util(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_layout_and_order), cmocka_unit_test(test_clock_roundtrip),
-        cmocka_unit_test(test_buf_cap),             cmocka_unit_test(test_match),
-        cmocka_unit_test(test_cidr),                cmocka_unit_test(test_config_schedule),
-        cmocka_unit_test(test_catalog),             cmocka_unit_test(test_util),
+        cmocka_unit_test(test_id_layout_and_order),
+        cmocka_unit_test(test_clock_roundtrip),
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_config_schedule),
+        cmocka_unit_test(test_catalog),
+        cmocka_unit_test(test_util),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

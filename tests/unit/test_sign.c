@@ -77,11 +77,11 @@ static void test_verify_rejects(void **state)
                                    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
                                    SPEC_BODY, len, SPEC_TS, 300),
                      HERALD_VERIFY_OK);
-    assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", SPEC_SIG, "{\"test\":1}",
-                                   10, SPEC_TS, 300),
+    assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", SPEC_SIG, "{\"test\":1}", 10,
+                                   SPEC_TS, 300),
                      HERALD_VERIFY_MISMATCH);
-    assert_int_equal(herald_verify(SPEC_SECRET, "msg_other", "1614265330", SPEC_SIG, SPEC_BODY,
-                                   len, SPEC_TS, 300),
+    assert_int_equal(herald_verify(SPEC_SECRET, "msg_other", "1614265330", SPEC_SIG, SPEC_BODY, len,
+                                   SPEC_TS, 300),
                      HERALD_VERIFY_MISMATCH);
     assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", SPEC_SIG, SPEC_BODY, len,
                                    SPEC_TS + 301, 300),
@@ -89,15 +89,15 @@ static void test_verify_rejects(void **state)
     assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", SPEC_SIG, SPEC_BODY, len,
                                    SPEC_TS - 301, 300),
                      HERALD_VERIFY_TOO_OLD);
-    assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "16142x", SPEC_SIG, SPEC_BODY, len,
-                                   SPEC_TS, 300),
-                     HERALD_VERIFY_BAD_TIMESTAMP);
-    assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", "", SPEC_BODY, len,
-                                   SPEC_TS, 300),
-                     HERALD_VERIFY_MISSING_HEADER);
-    assert_int_equal(herald_verify("whsec_!!!!", SPEC_ID, "1614265330", SPEC_SIG, SPEC_BODY, len,
-                                   SPEC_TS, 300),
-                     HERALD_VERIFY_BAD_SECRET);
+    assert_int_equal(
+        herald_verify(SPEC_SECRET, SPEC_ID, "16142x", SPEC_SIG, SPEC_BODY, len, SPEC_TS, 300),
+        HERALD_VERIFY_BAD_TIMESTAMP);
+    assert_int_equal(
+        herald_verify(SPEC_SECRET, SPEC_ID, "1614265330", "", SPEC_BODY, len, SPEC_TS, 300),
+        HERALD_VERIFY_MISSING_HEADER);
+    assert_int_equal(
+        herald_verify("whsec_!!!!", SPEC_ID, "1614265330", SPEC_SIG, SPEC_BODY, len, SPEC_TS, 300),
+        HERALD_VERIFY_BAD_SECRET);
     /* A v2-looking entry with the right bytes does not count as v1. */
     assert_int_equal(herald_verify(SPEC_SECRET, SPEC_ID, "1614265330",
                                    "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", SPEC_BODY,
