@@ -120,8 +120,11 @@ bool auth_request(struct api_req *rq, struct api_resp *rs, bool admin_only)
      * another node stops working within the cache's TTL. */
     int64_t mono = clock_mono_ms();
     int rc = 0;
-    if (!keycache_get(hash, mono, &k) && (rc = s->ops->key_find(s, hash, &k)) == 0)
-        keycache_put(&k, mono);
+    if (!keycache_get(hash, mono, &k)) {
+        uint64_t gen = keycache_generation();
+        if ((rc = s->ops->key_find(s, hash, &k)) == 0)
+            keycache_put(&k, mono, gen);
+    }
     if (rc == HERALD_ENOTFOUND)
         return unauthorized(rs, "invalid API key");
     if (rc) {

@@ -12,7 +12,16 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
+static uint64_t generation; /* bumped by every forget */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+uint64_t keycache_generation(void)
+{
+    pthread_mutex_lock(&mu);
+    uint64_t g = generation;
+    pthread_mutex_unlock(&mu);
+    return g;
+}
 
 static size_t slot_of(const char hash[65])
 {
@@ -36,20 +45,23 @@ bool keycache_get(const char hash[65], int64_t now_mono, struct store_key *out)
     return hit;
 }
 
-void keycache_put(const struct store_key *k, int64_t now_mono)
+void keycache_put(const struct store_key *k, int64_t now_mono, uint64_t gen)
 {
     if (k->revoked_at != 0)
         return;
     struct slot *s = &slots[slot_of(k->hash)];
     pthread_mutex_lock(&mu);
-    s->k = *k;
-    s->at = now_mono;
+    if (gen == generation) {
+        s->k = *k;
+        s->at = now_mono;
+    }
     pthread_mutex_unlock(&mu);
 }
 
 void keycache_forget(const char *key_id)
 {
     pthread_mutex_lock(&mu);
+    generation++;
     for (size_t i = 0; i < SLOTS; i++)
         if (slots[i].at != 0 && strcmp(slots[i].k.id, key_id) == 0)
             slots[i].at = 0;

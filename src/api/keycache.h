@@ -23,8 +23,14 @@
  * Thread-safe. */
 bool keycache_get(const char hash[65], int64_t now_mono, struct store_key *out);
 
-/* Remembers a valid key (revoked ones are ignored). */
-void keycache_put(const struct store_key *k, int64_t now_mono);
+/* The revocation generation: read it before reading a key from the store
+ * and hand it to keycache_put, so a record read before a revocation on
+ * this node cannot be cached after it. */
+uint64_t keycache_generation(void);
+
+/* Remembers a valid key (revoked ones are ignored), unless a key was
+ * forgotten since generation was read. */
+void keycache_put(const struct store_key *k, int64_t now_mono, uint64_t generation);
 
 /* Forgets the key with this id (after a revocation). */
 void keycache_forget(const char *key_id);

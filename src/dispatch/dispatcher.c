@@ -97,6 +97,8 @@ struct wh {
     int64_t tokens_mono;
     int64_t latency_ms; /* moving average of attempt durations */
     int64_t used_mono;
+    size_t deferred;       /* surplus given back in the current burst */
+    int64_t deferred_mono; /* when the last was given back */
 };
 
 /* One transfer: an easy handle and an attempt, recycled through a free list
@@ -436,14 +438,22 @@ static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c
  * oldest first, so a surplus left leased would return at lease expiry
  * ahead of every other webhook's new work, and one dead endpoint would set
  * the pace for all. */
-static void defer_claim(struct dispatcher *d, const struct store_claim *c, const struct wh *w,
+static void defer_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w,
                         int64_t now)
 {
     if (d->n_defer == d->cap_defer) {
         d->cap_defer = d->cap_defer ? d->cap_defer * 2 : 64;
         d->defer = xrealloc(d->defer, d->cap_defer * sizeof *d->defer);
     }
-    int64_t rounds = (int64_t)(w->queued / (size_t)max64(w->w.max_in_flight, 1)) + 1;
+    /* Each surplus row is due at its own place in line, not all at the
+     * queue's end: otherwise a long backlog would be claimed and given back
+     * whole about once a second, a steady load of writes for nothing. */
+    int64_t mono = clock_mono_ms();
+    if (mono - w->deferred_mono > 1000)
+        w->deferred = 0;
+    w->deferred_mono = mono;
+    size_t place = w->queued + w->deferred++;
+    int64_t rounds = (int64_t)(place / (size_t)max64(w->w.max_in_flight, 1)) + 1;
     int64_t wait = min64(max64(rounds * max64(w->latency_ms, 10), 1000), d->max_wait_ms);
     struct store_deferral *x = &d->defer[d->n_defer++];
     str_copy(x->delivery_id, sizeof x->delivery_id, c->delivery_id);

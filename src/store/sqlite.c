@@ -85,7 +85,7 @@ struct conn {
     /* How many deliveries this write transaction moved into (+) or out of
      * (-) each status; written to delivery_counts just before COMMIT. */
     int64_t delta[CNT__N];
-    /* synchronous=OFF may be in force: a claim or a deferral relaxed it
+    /* synchronous=NORMAL may be in force: a claim or a deferral relaxed it
      * (tx_begin_relaxed) and putting FULL back has not succeeded yet. */
     bool sync_off;
 };
@@ -287,13 +287,20 @@ static int tx_open(struct sq *q, struct conn *c)
     return rc;
 }
 
-/* Makes the connection's commits durable again after tx_begin_relaxed.
- * PRAGMA synchronous takes effect when SQLite compiles the statement, and
- * it compiles it again at each run, so this can fail (out of memory): then
- * sync_off stays set and the next tx_begin tries again. */
+/* PRAGMA synchronous takes effect when SQLite compiles the statement, so
+ * it is run through sqlite3_exec each time rather than kept prepared (a
+ * prepared copy applies its setting once, at prepare). It can fail (out of
+ * memory). */
+static int set_sync(struct conn *c, const char *pragma)
+{
+    return map_sqlite(sqlite3_exec(c->db, pragma, NULL, NULL, NULL));
+}
+
+/* Makes the connection's commits durable again after tx_begin_relaxed; on
+ * failure sync_off stays set and the next tx_begin tries again. */
 static int sync_restore(struct conn *c)
 {
-    int rc = run(c, c->st[ST_SYNC_FULL]);
+    int rc = set_sync(c, "PRAGMA synchronous=FULL");
     if (rc == 0)
         c->sync_off = false;
     return rc;
@@ -301,7 +308,7 @@ static int sync_restore(struct conn *c)
 
 /* Starts a write transaction whose commit is synced (synchronous=FULL):
  * anything herald answers 2xx for, or must not lose. On success write_mu
- * is held until tx_end. A connection a claim left at synchronous=OFF is
+ * is held until tx_end. A connection a claim left at synchronous=NORMAL is
  * made durable first, or the transaction does not start. */
 static int tx_begin(struct sq *q, struct conn *c)
 {
@@ -314,13 +321,17 @@ static int tx_begin(struct sq *q, struct conn *c)
 }
 
 /* Starts a write transaction committed without an fsync (claims and
- * deferrals: see sq_claim_due). The caller calls sync_restore after
- * tx_end; sync_off is set first, so a failure anywhere in between is
- * still caught by the next tx_begin. */
+ * deferrals: see sq_claim_due). NORMAL, not OFF: in WAL mode NORMAL skips
+ * the sync of a commit but still syncs a checkpoint, and a claim's commit
+ * may run the automatic checkpoint; unsynced, that checkpoint would reset
+ * the WAL over frames of durable commits (202-answered events) whose pages
+ * never reached the disk. The caller calls sync_restore after tx_end;
+ * sync_off is set first, so a failure anywhere in between is still caught
+ * by the next tx_begin. */
 static int tx_begin_relaxed(struct sq *q, struct conn *c)
 {
     c->sync_off = true;
-    run(c, c->st[ST_SYNC_OFF]);
+    set_sync(c, "PRAGMA synchronous=NORMAL");
     return tx_open(q, c);
 }
 

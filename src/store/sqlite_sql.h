@@ -81,9 +81,6 @@
 
 #define SQL_STATEMENTS(X)                                                                          \
     X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                              \
-    /* Claims commit without an fsync (see sq_claim_due). */                                       \
-    X(SYNC_OFF, "PRAGMA synchronous=OFF")                                                          \
-    X(SYNC_FULL, "PRAGMA synchronous=FULL")                                                        \
     X(BEGIN_READ, "BEGIN")                                                                         \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
