@@ -743,6 +743,73 @@ test('the keyboard reaches the main actions', async () => {
   );
 });
 
+test('the form creates a webhook with a hex signature and its own header', async () => {
+  await go('#/webhooks/new');
+  await page.getByRole('heading', { name: 'Create webhook', exact: true }).waitFor();
+  await byLabel('Name').fill('Hex signed');
+  await byLabel('Callback URL').fill(receiver.url('/hooks/hex'));
+  await page.getByLabel('post.published').check();
+  await byLabel('Secret (optional)').fill('acme-shared-secret-1');
+  await page.getByText('Delivery format', { exact: true }).click(); // opens the section
+  check(!(await byLabel('Signature header').isVisible()), 'no header override for the standard scheme');
+  await byLabel('Signature scheme').selectOption('hex');
+  await byLabel('Signature header').waitFor({ state: 'visible' });
+  eq(await byLabel('Signature header').getAttribute('placeholder'), 'X-Signature', "the scheme's default");
+  check(!(await byLabel('Timestamp header').isVisible()), 'no timestamp header for hex');
+  await byLabel('Signature header').fill('X-Acme-Signature');
+  await byLabel('Payload format').selectOption('rows');
+  await shot('16-form-delivery-format');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('heading', { name: 'Hex signed', exact: true }).waitFor();
+  const id = decodeURIComponent(page.url().split('#/webhooks/')[1] || '');
+  check(id.startsWith('wh'), `on the new webhook's page: ${page.url()}`);
+  const r = await herald.api('GET', `/v1/webhooks/${id}`);
+  eq(r.status, 200, 'GET the new webhook');
+  const w = r.json;
+  eq(
+    [w.kind, w.signature_scheme, w.signature_header, w.timestamp_header, w.payload_format],
+    ['webhook', 'hex', 'X-Acme-Signature', null, 'rows'],
+    'delivery format stored',
+  );
+  state.hex = w;
+  // The edit form reads the dialect back, with its section open.
+  await go(`#/webhooks/${id}/edit`);
+  await page.getByRole('heading', { name: 'Edit Hex signed', exact: true }).waitFor();
+  eq(await byLabel('Signature scheme').inputValue(), 'hex', 'scheme read back');
+  eq(await byLabel('Signature header').inputValue(), 'X-Acme-Signature', 'header read back');
+  eq(await byLabel('Payload format').inputValue(), 'rows', 'payload format read back');
+});
+
+test('a chat kind with a form-encoded body shows the error at Content-Type', async () => {
+  await go('#/webhooks/new');
+  await page.getByRole('heading', { name: 'Create webhook', exact: true }).waitFor();
+  await byLabel('Name').fill('Team chat');
+  await byLabel('Callback URL').fill(receiver.url('/hooks/chat'));
+  await page.getByLabel('post.published').check();
+  await byLabel('Content-Type').selectOption('application/x-www-form-urlencoded');
+  await page.getByText('Delivery format', { exact: true }).click();
+  // A select is usable from the keyboard: focus it and choose with keys.
+  await byLabel('Kind').focus();
+  await page.keyboard.press('ArrowDown');
+  eq(await byLabel('Kind').inputValue(), 'slack', 'ArrowDown picks the next kind');
+  const before = (await herald.api('GET', '/v1/webhooks')).json.total;
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  const err = await waitFor(async () => {
+    const e = await fieldError('Content-Type');
+    return e.message ? e : null;
+  }, 'an error under Content-Type');
+  check(err.invalid, 'Content-Type is marked aria-invalid');
+  check(/application\/json/.test(err.message), `the API's message is shown: ${err.message}`);
+  eq(
+    await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('name')),
+    'content_type',
+    'the named field has the focus',
+  );
+  eq((await fieldError('Kind')).message, '', 'no error under Kind');
+  eq((await herald.api('GET', '/v1/webhooks')).json.total, before, 'nothing was created');
+  await shot('17-form-chat-error');
+});
+
 test('a rejected key goes back to sign in; sign out forgets the key', async () => {
   await page.evaluate(() => sessionStorage.setItem('herald.key', 'hk_revoked_000000000000000000000000'));
   await go('#/overview');

@@ -1,6 +1,7 @@
 // form.js — create and edit a webhook: every field of seed 002's form
 // (Name, Callback URL, Method, Content-Type, Max attempts, Status, Secret,
-// Events) plus description, custom headers and the advanced settings. The
+// Events) plus description, custom headers, the advanced settings and the
+// delivery format (kind, payload format, signature dialect and its headers). The
 // API validates; its 422 {"error":{"field","message"}} is shown next to the
 // named field, which gets the focus.
 
@@ -22,6 +23,18 @@ const SCHEMES = [
   ['hex', 'Hex HMAC'],
   ['timestamped-hex', 'Timestamped hex HMAC'],
 ];
+const PAYLOAD_FORMATS = [
+  ['standard', 'Standard (type, timestamp, data)'],
+  ['rows', 'Rows (one flat object, dotted keys)'],
+];
+// Each dialect's default header names (src/sign/dialect.c), shown as the
+// placeholder of the override inputs: empty means "use this one".
+const DIALECT_HEADERS = {
+  github: ['X-Hub-Signature-256', null],
+  stripe: ['Herald-Signature', null],
+  hex: ['X-Signature', null],
+  'timestamped-hex': ['X-Signature', 'X-Timestamp'],
+};
 
 // The group an event type is listed under: "post" for post.published;
 // names without a dot (camelCase catalogs such as Oktopost's) go together.
@@ -52,6 +65,9 @@ export async function renderWebhookForm(main, ctx) {
     max_in_flight: 8,
     kind: 'webhook',
     signature_scheme: 'standard',
+    payload_format: 'standard',
+    signature_header: null,
+    timestamp_header: null,
   };
 
   const fields = {}; // API field name → {wrap, input, setError}
@@ -303,6 +319,50 @@ export async function renderWebhookForm(main, ctx) {
   });
   const kind = select(KINDS, w.kind || 'webhook', { name: 'kind' });
   const scheme = select(SCHEMES, w.signature_scheme || 'standard', { name: 'signature_scheme' });
+  const payloadFormat = select(PAYLOAD_FORMATS, w.payload_format || 'standard', {
+    name: 'payload_format',
+  });
+  const headerInput = (nm, value) =>
+    h('input', {
+      type: 'text',
+      name: nm,
+      value: value || '',
+      maxlength: 100,
+      autocomplete: 'off',
+      spellcheck: 'false',
+    });
+  const sigHeader = headerInput('signature_header', w.signature_header);
+  const tsHeader = headerInput('timestamp_header', w.timestamp_header);
+  const sigHeaderWrap = add(
+    'signature_header',
+    field({
+      label: 'Signature header',
+      input: sigHeader,
+      name: 'signature_header',
+      hint: "Empty for the scheme's default header.",
+    }),
+  );
+  const tsHeaderWrap = add(
+    'timestamp_header',
+    field({
+      label: 'Timestamp header',
+      input: tsHeader,
+      name: 'timestamp_header',
+      hint: "Empty for the scheme's default header.",
+    }),
+  );
+  // The header overrides only mean something for a dialect (and the
+  // timestamp one for timestamped-hex only): hidden, they are sent as null.
+  function dialectHeaders() {
+    const [sig, ts] = DIALECT_HEADERS[scheme.value] || [null, null];
+    sigHeaderWrap.hidden = !sig;
+    tsHeaderWrap.hidden = !ts;
+    sigHeader.placeholder = sig || '';
+    tsHeader.placeholder = ts || '';
+    return [sig ? sigHeader.value.trim() || null : null, ts ? tsHeader.value.trim() || null : null];
+  }
+  scheme.addEventListener('change', dialectHeaders);
+  dialectHeaders();
 
   const formError = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, editing ? 'Save' : 'Create');
@@ -399,7 +459,7 @@ export async function renderWebhookForm(main, ctx) {
           name: 'secret',
           hint: editing
             ? 'A new secret replaces the current one; the old one keeps signing for 24 hours.'
-            : 'Signs every delivery (webhook-signature header). Leave empty and herald generates one (whsec_…).',
+            : 'Signs every delivery (webhook-signature header). Leave empty and herald generates one (whsec_…). A signature dialect (Delivery format) also takes your platform’s own 8–256-character secret.',
         }),
       ),
     ),
@@ -423,7 +483,7 @@ export async function renderWebhookForm(main, ctx) {
       h('summary', null, h('h2', null, 'Advanced')),
       h(
         'div',
-        { class: 'grid-4' },
+        { class: 'grid-2' },
         add(
           'rate_limit',
           field({
@@ -442,11 +502,38 @@ export async function renderWebhookForm(main, ctx) {
             hint: 'Requests at once.',
           }),
         ),
+      ),
+    ),
+    h(
+      'details',
+      {
+        class: 'card form-section advanced',
+        // Opened on edit when the webhook already uses something else.
+        open:
+          (w.kind || 'webhook') !== 'webhook' ||
+          (w.signature_scheme || 'standard') !== 'standard' ||
+          (w.payload_format || 'standard') !== 'standard',
+      },
+      h('summary', null, h('h2', null, 'Delivery format')),
+      h(
+        'p',
+        { class: 'muted small' },
+        'Slack and Discord get a readable message, unsigned: they need application/json, the standard payload format and the standard scheme. The other schemes sign as GitHub, Stripe or a plain hex HMAC do.',
+      ),
+      h(
+        'div',
+        { class: 'grid-2' },
         add('kind', field({ label: 'Kind', input: kind, name: 'kind' })),
+        add(
+          'payload_format',
+          field({ label: 'Payload format', input: payloadFormat, name: 'payload_format' }),
+        ),
         add(
           'signature_scheme',
           field({ label: 'Signature scheme', input: scheme, name: 'signature_scheme' }),
         ),
+        sigHeaderWrap,
+        tsHeaderWrap,
       ),
     ),
     formError,
@@ -461,6 +548,7 @@ export async function renderWebhookForm(main, ctx) {
   }
 
   function body() {
+    const [sigName, tsName] = dialectHeaders();
     const b = {
       name: name.value.trim(),
       description: description.value,
@@ -475,9 +563,24 @@ export async function renderWebhookForm(main, ctx) {
       max_in_flight: numberOr(maxInFlight, 8),
       kind: kind.value,
       signature_scheme: scheme.value,
+      payload_format: payloadFormat.value,
+      signature_header: sigName,
+      timestamp_header: tsName,
     };
     if (secret.value.trim()) b.secret = secret.value.trim();
     return b;
+  }
+
+  // On edit only what changed is sent, so a field the person left alone is
+  // never re-validated (or blamed) against the new values of the others.
+  const sameAs = (k, v) => {
+    let old = w[k] ?? null;
+    if (k === 'description') old = old || '';
+    if (k === 'events') return JSON.stringify([...v].sort()) === JSON.stringify([...(old || [])].sort());
+    return JSON.stringify(v) === JSON.stringify(old);
+  };
+  function changes(b) {
+    return Object.fromEntries(Object.entries(b).filter(([k, v]) => k === 'secret' || !sameAs(k, v)));
   }
 
   function clearErrors() {
@@ -500,7 +603,7 @@ export async function renderWebhookForm(main, ctx) {
     const b = body();
     try {
       const saved = editing
-        ? await api('PATCH', `/v1/webhooks/${encodeURIComponent(id)}`, { body: b })
+        ? await api('PATCH', `/v1/webhooks/${encodeURIComponent(id)}`, { body: changes(b) })
         : await api('POST', '/v1/webhooks', { body: b });
       toast(editing ? 'Webhook saved' : `Webhook “${saved.name}” created`, 'ok');
       ctx.navigate(`#/webhooks/${encodeURIComponent(saved.id || id)}`);
