@@ -31,6 +31,7 @@ Tests that look inside the database use db_contents() (the SQLite files, or
 a pg_dump) and psql(), never the backend's files directly.
 """
 
+import asyncio
 import base64
 import http.client
 import http.server
@@ -711,6 +712,83 @@ class Receiver:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class CountingReceiver:
+    """An asyncio HTTP/1.1 receiver answering 200 at once (keep-alive),
+    counting requests per (webhook-id, path), for the crash and multi-node
+    tests that push tens of thousands of deliveries through it. Runs its
+    loop in a thread."""
+
+    def __init__(self):
+        self.counts = {}
+        self.total = 0
+        self.lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(
+                asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=1024))
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        check(ready.wait(10), "receiver started")
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    async def handle(self, reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.split(b"\r\n")
+                path = lines[0].split(b" ")[1].decode()
+                length = 0
+                wid = None
+                for line in lines[1:]:
+                    k, _, v = line.partition(b":")
+                    k = k.strip().lower()
+                    if k == b"content-length":
+                        length = int(v.strip())
+                    elif k == b"webhook-id":
+                        wid = v.strip().decode()
+                if length:
+                    await reader.readexactly(length)
+                with self.lock:
+                    key = (wid, path)
+                    self.counts[key] = self.counts.get(key, 0) + 1
+                    self.total += 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    def seen(self):
+        with self.lock:
+            return dict(self.counts)
+
+    def ids(self):
+        """Requests per webhook-id, whatever the path."""
+        out = {}
+        with self.lock:
+            for (wid, _path), n in self.counts.items():
+                out[wid] = out.get(wid, 0) + n
+        return out
+
+    def received(self):
+        with self.lock:
+            return self.total
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 class NodeReceiver:

@@ -5,7 +5,6 @@ database. Every event the client got a 202 for must reach the receiver at
 least once (identified by webhook-id); duplicates are allowed and counted.
 A request that failed because of a kill is not counted as accepted."""
 
-import asyncio
 import os
 import sys
 import threading
@@ -13,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Herald, batch_ids, case, check, eq, main, wait_for  # noqa: E402
+from harness import CountingReceiver, Herald, batch_ids, case, check, eq, main, wait_for  # noqa: E402
 
 TOTAL = int(os.environ.get("HERALD_CRASH_EVENTS", "20000"))
 KILLS = int(os.environ.get("HERALD_CRASH_KILLS", "10"))
@@ -23,67 +22,9 @@ H = None
 SINK = None
 
 
-class FastReceiver:
-    """A small asyncio HTTP/1.1 server answering 200 at once (keep-alive),
-    counting each webhook-id it sees. Runs its loop in a thread."""
-
-    def __init__(self):
-        self.counts = {}
-        self.lock = threading.Lock()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(
-                asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=512))
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        ready.wait(10)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    async def handle(self, reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                wid = None
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    k = k.strip().lower()
-                    if k == b"content-length":
-                        length = int(v.strip())
-                    elif k == b"webhook-id":
-                        wid = v.strip().decode()
-                if length:
-                    await reader.readexactly(length)
-                with self.lock:
-                    self.counts[wid] = self.counts.get(wid, 0) + 1
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-    def seen(self):
-        with self.lock:
-            return dict(self.counts)
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
 def setup():
     global H, SINK
-    SINK = FastReceiver()
+    SINK = CountingReceiver()
     # A short request timeout and lease: deliveries leased by a killed
     # process go out again soon after their lease expires.
     H = Herald(retry_schedule="0.2,0.4", args=["--request-timeout-ms", "2000",
@@ -155,7 +96,7 @@ def kill_9_ten_times_loses_no_accepted_event():
             raise pub.error
         H.kill9()
         print("    kill -9 #%d at %d accepted, %d delivered" % (
-            i, len(pub.accepted), len(SINK.seen())), flush=True)
+            i, len(pub.accepted), len(SINK.ids())), flush=True)
         H.start()
     pub.join(600)
     check(not pub.is_alive(), "publisher finished")
@@ -164,11 +105,11 @@ def kill_9_ten_times_loses_no_accepted_event():
     eq(len(pub.accepted), TOTAL, "accepted events")
 
     def all_arrived():
-        return not (pub.accepted - set(SINK.seen()))
+        return not (pub.accepted - set(SINK.ids()))
     try:
         wait_for(all_arrived, timeout=300, interval=0.5, what="every accepted event to arrive")
     finally:
-        seen = SINK.seen()
+        seen = SINK.ids()
         missing = pub.accepted - set(seen)
         dups = sum(n - 1 for k, n in seen.items() if k in pub.accepted and n > 1)
         extra = len(set(seen) - pub.accepted)

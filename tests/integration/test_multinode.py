@@ -34,7 +34,6 @@ was lost (node killed, database gone) comes back as duplicates, so every
 event is accepted exactly once and the ledger can balance exactly.
 """
 
-import asyncio
 import os
 import re
 import sys
@@ -44,7 +43,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (POSTGRES, Client, Herald, case, check, eq, main, pg_newdb,  # noqa: E402
+from harness import (POSTGRES, Client, CountingReceiver, Herald, case, check, eq, main, pg_newdb,  # noqa: E402
                      pg_run, psql, skip_all, wait_for)
 
 TOTAL = int(os.environ.get("HERALD_MN_EVENTS", "20000"))
@@ -68,73 +67,6 @@ HOOKS = []      # [(account index, webhook id, path)]
 CLIENTS = []    # per account: [Client on node 0, node 1, node 2]
 PUB = None
 VICTIM = {}     # node id, claimed (event_id, path) set, kill time
-
-
-class Sink:
-    """An asyncio HTTP/1.1 receiver answering 200 at once (keep-alive),
-    counting requests per (path, webhook-id): one path per webhook."""
-
-    def __init__(self):
-        self.counts = {}
-        self.total = 0
-        self.lock = threading.Lock()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            self.server = self.loop.run_until_complete(
-                asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=1024))
-            self.port = self.server.sockets[0].getsockname()[1]
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        check(ready.wait(10), "receiver started")
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    async def handle(self, reader, writer):
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                path = lines[0].split(b" ")[1].decode()
-                length = 0
-                wid = None
-                for line in lines[1:]:
-                    k, _, v = line.partition(b":")
-                    k = k.strip().lower()
-                    if k == b"content-length":
-                        length = int(v.strip())
-                    elif k == b"webhook-id":
-                        wid = v.strip().decode()
-                if length:
-                    await reader.readexactly(length)
-                with self.lock:
-                    key = (wid, path)
-                    self.counts[key] = self.counts.get(key, 0) + 1
-                    self.total += 1
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
-            pass
-        finally:
-            writer.close()
-
-    def seen(self):
-        with self.lock:
-            return dict(self.counts)
-
-    def received(self):
-        with self.lock:
-            return self.total
-
-    def stop(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def node_id(h):
@@ -163,7 +95,7 @@ def setup():
                  "database, and a SQLite file belongs to one process")
     CLUSTER = {"HERALD_PG_DIR": tempfile.mkdtemp(prefix="herald-pg-")}
     pg_run("start", env=CLUSTER)
-    SINK = Sink()
+    SINK = CountingReceiver()
 
 
 def teardown():
