@@ -167,6 +167,40 @@ static const char *const sqlite_migrations[] = {
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, created_at);"
     "DROP INDEX deliveries_lease;"
     "DROP INDEX attempts_event;",
+
+    /* 6: the status CHECK as a chain of equalities. SQLite codes an IN list
+     * of more than two constants as an ephemeral index built on every
+     * statement that writes the column, and each one costs a temporary
+     * b-tree with zeroed 4 KiB pages: about half of the store's
+     * instructions per delivery (callgrind). SQLite cannot alter a
+     * constraint, so the table is rebuilt with its rowids and indexes. */
+    "CREATE TABLE deliveries_v6 ("
+    "  id TEXT PRIMARY KEY,"
+    "  event_id TEXT NOT NULL,"
+    "  webhook_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL"
+    "    CHECK (status = 'pending' OR status = 'in_flight'"
+    "           OR status = 'succeeded' OR status = 'failed'),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL,"
+    "  lease_owner TEXT,"
+    "  lease_expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  due_at INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "INSERT INTO deliveries_v6 (rowid, id, event_id, webhook_id, account_id, status, attempts,"
+    "  max_attempts, next_attempt_at, lease_owner, lease_expires_at, due_at, created_at,"
+    "  updated_at)"
+    "  SELECT rowid, id, event_id, webhook_id, account_id, status, attempts, max_attempts,"
+    "  next_attempt_at, lease_owner, lease_expires_at, due_at, created_at, updated_at"
+    "  FROM deliveries ORDER BY rowid;"
+    "DROP TABLE deliveries;"
+    "ALTER TABLE deliveries_v6 RENAME TO deliveries;"
+    "CREATE INDEX deliveries_due ON deliveries(due_at) WHERE due_at IS NOT NULL;"
+    "CREATE INDEX deliveries_event ON deliveries(event_id);"
+    "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, created_at);",
 };
 
 #endif

@@ -1,0 +1,182 @@
+/*
+ * test_sqlite_schema.c — the SQLite backend's schema as the hot paths see
+ * it: an older database upgrades without losing a row, and no statement
+ * that writes a delivery makes SQLite build a temporary b-tree (the cost
+ * migration 6 removed; a schema change that brings one back fails here,
+ * not only in a benchmark).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/sqlite_schema.h"
+#include "store/sqlite_sql.h"
+#include "store/store.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+struct fx {
+    char dir[256];
+    char path[300];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/herald-schema-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/herald.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char p[400];
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < ARRAY_LEN(suffix); i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, err ? err : "?");
+}
+
+static int64_t int_query(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A database as version 5 left it, with one account, event and two
+ * deliveries (rowids 7 and 9, so a rebuild that renumbers shows). */
+static void make_v5(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec(db, "PRAGMA journal_mode=WAL");
+    for (int v = 0; v < 5; v++)
+        exec(db, sqlite_migrations[v]);
+    exec(db, "PRAGMA user_version = 5");
+    exec(db, "INSERT INTO accounts (id, name, created_at) VALUES ('acct_1', 'a', 1)");
+    exec(db, "INSERT INTO events (id, account_id, type, payload, created_at)"
+             " VALUES ('evt_1', 'acct_1', 'post.published', '{}', 1)");
+    exec(db, "INSERT INTO deliveries (rowid, id, event_id, webhook_id, account_id, status,"
+             " attempts, max_attempts, next_attempt_at, due_at, created_at, updated_at)"
+             " VALUES (7, 'dlv_a', 'evt_1', 'wh_1', 'acct_1', 'pending', 0, 5, 10, 10, 1, 1),"
+             " (9, 'dlv_b', 'evt_1', 'wh_1', 'acct_1', 'failed', 5, 5, 20, NULL, 1, 2)");
+    sqlite3_close(db);
+}
+
+static void test_upgrade_keeps_rows(void **state)
+{
+    struct fx *f = *state;
+    make_v5(f->path);
+    char url[400];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 1, &s), 0);
+
+    struct store_delivery d;
+    assert_int_equal(s->ops->delivery_get(s, "acct_1", "dlv_b", &d), 0);
+    assert_string_equal(d.status, "failed");
+    assert_int_equal(d.attempts, 5);
+    store_close(s);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(int_query(db, "PRAGMA user_version"), (int64_t)ARRAY_LEN(sqlite_migrations));
+    assert_int_equal(int_query(db, "SELECT rowid FROM deliveries WHERE id = 'dlv_a'"), 7);
+    assert_int_equal(int_query(db, "SELECT rowid FROM deliveries WHERE id = 'dlv_b'"), 9);
+    assert_int_equal(int_query(db, "SELECT due_at FROM deliveries WHERE id = 'dlv_a'"), 10);
+    /* The indexes came back with the table. */
+    assert_int_equal(int_query(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index'"
+                                   " AND tbl_name = 'deliveries' AND sql IS NOT NULL"),
+                     3);
+    /* The constraint still holds. */
+    assert_int_not_equal(
+        sqlite3_exec(db, "UPDATE deliveries SET status = 'lost'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Statements run for every delivery: none may open an ephemeral table. */
+static const char *const hot[] = {"DLV_INSERT", "DLV_LEASE",  "DLV_RESULT", "DLV_DEFER",
+                                  "DLV_CLAIM",  "ATT_INSERT", "EVT_INSERT", "COUNTS_ADD"};
+
+#define ROW(name, sql) {#name, sql},
+static const struct {
+    const char *name, *sql;
+} statements[] = {SQL_STATEMENTS(ROW)};
+#undef ROW
+
+static bool is_hot(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(hot); i++)
+        if (strcmp(hot[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void test_hot_statements_use_no_temp_btree(void **state)
+{
+    struct fx *f = *state;
+    char url[400];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 1, &s), 0); /* the current schema */
+    store_close(s);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    size_t checked = 0;
+    for (size_t i = 0; i < ARRAY_LEN(statements); i++) {
+        if (!is_hot(statements[i].name))
+            continue;
+        char sql[4096];
+        snprintf(sql, sizeof sql, "EXPLAIN %s", statements[i].sql);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *op = (const char *)sqlite3_column_text(st, 1);
+            if (strcmp(op, "OpenEphemeral") == 0 || strcmp(op, "SorterOpen") == 0)
+                fail_msg("%s opens a temporary b-tree (%s)", statements[i].name, op);
+        }
+        sqlite3_finalize(st);
+        checked++;
+    }
+    assert_int_equal(checked, ARRAY_LEN(hot));
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_upgrade_keeps_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_statements_use_no_temp_btree, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
