@@ -551,6 +551,7 @@ static struct xfer *xfer_get(struct dispatcher *d)
         return NULL;
     x = xcalloc(1, sizeof *x);
     x->easy = easy;
+    attempt_configure_handle(&x->a, easy, d->cfg); /* x->a rides this handle for good */
     return x;
 }
 
@@ -685,7 +686,7 @@ static void start(struct dispatcher *d, struct wh *w, struct job *j)
         attempt_prepare_target(&x->a, d->cfg, &w->t, c->event_id, c->event_type,
                                c->event_created_at, c->payload, c->payload_len, clock_now_ms());
     if (rc == 0) {
-        attempt_configure(&x->a, x->easy, d->cfg);
+        attempt_configure_request(&x->a, x->easy);
         if (curl_multi_add_handle(d->multi, x->easy) == CURLM_OK)
             return;
         rc = HERALD_ENOMEM;

@@ -246,12 +246,15 @@ void send_target_init(struct send_target *t, const struct store_webhook *w)
             t->n_keys = 2;
         }
     }
+    for (int i = 0; t->scheme == SCHEME_STANDARD && i < t->n_keys; i++)
+        sign_key_init(&t->skey[i], t->key[i], (size_t)t->key_len[i]);
     target_load_headers(t, w->headers);
 }
 
 void send_target_release(struct send_target *t)
 {
     OPENSSL_cleanse(t->key, sizeof t->key);
+    OPENSSL_cleanse(t->skey, sizeof t->skey);
     for (size_t i = 0; i < t->n_custom; i++)
         free(t->custom[i]);
     free(t->custom);
@@ -311,17 +314,30 @@ static int build_derived_body(struct attempt *a, const struct send_target *t, co
     return rows_render(event_id, event_type, event_created_at, data, data_len, t->form, &a->body);
 }
 
+/* Adds a "Name: value" line to the request. Lines live NUL-separated in
+ * htext and become a curl_slist of the attempt's own nodes once complete
+ * (link_headers): no allocation per header, as curl_slist_append would. */
+static int add_line(struct attempt *a, const char *name, size_t nl, const char *value, size_t vl)
+{
+    int rc = buf_append(&a->htext, name, nl);
+    if (rc == 0 && value)
+        rc = buf_append(&a->htext, ": ", 2);
+    if (rc == 0 && value)
+        rc = buf_append(&a->htext, value, vl);
+    if (rc == 0)
+        rc = buf_append(&a->htext, "", 1);
+    if (rc == 0)
+        a->n_hnodes++;
+    return rc;
+}
+
 /* Adds "Name: value" to the request and "Name":"value" to the log copy. */
 static int add_header(struct attempt *a, const char *name, const char *value)
 {
-    char line[1024];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    struct curl_slist *l = curl_slist_append(a->headers, line);
-    if (!l)
-        return HERALD_ENOMEM;
-    a->headers = l;
+    int rc = add_line(a, name, strlen(name), value, strlen(value));
     struct buf *j = &a->request_headers;
-    int rc = buf_append(j, j->len > 1 ? "," : "", j->len > 1 ? 1 : 0);
+    if (rc == 0)
+        rc = buf_append(j, j->len > 1 ? "," : "", j->len > 1 ? 1 : 0);
     if (rc == 0)
         rc = json_string(j, name);
     if (rc == 0)
@@ -329,6 +345,22 @@ static int add_header(struct attempt *a, const char *name, const char *value)
     if (rc == 0)
         rc = json_string(j, value);
     return rc;
+}
+
+/* Points one node at each line of htext, now that it no longer moves. */
+static void link_headers(struct attempt *a)
+{
+    if (a->n_hnodes > a->cap_hnodes) {
+        a->cap_hnodes = a->n_hnodes + 4;
+        a->hnodes = xrealloc(a->hnodes, a->cap_hnodes * sizeof *a->hnodes);
+    }
+    char *p = a->htext.data;
+    for (size_t i = 0; i < a->n_hnodes; i++) {
+        a->hnodes[i].data = p;
+        a->hnodes[i].next = i + 1 < a->n_hnodes ? &a->hnodes[i + 1] : NULL;
+        p += strlen(p) + 1;
+    }
+    a->headers = a->n_hnodes ? a->hnodes : NULL;
 }
 
 /* The signature header(s) of t's scheme; none for chat kinds. */
@@ -349,11 +381,11 @@ static int add_signature(struct attempt *a, const struct send_target *t, const c
         return rc;
     }
     char sigs[2 * SIGN_SIG_MAX + 1];
-    sign_v1(t->key[0], t->key_len[0], event_id, ts, a->body.data, a->body.len, sigs);
+    sign_v1_prepared(&t->skey[0], event_id, ts, a->body.data, a->body.len, sigs);
     if (prev) {
         size_t l = strlen(sigs);
         sigs[l] = ' ';
-        sign_v1(t->key[1], t->key_len[1], event_id, ts, a->body.data, a->body.len, sigs + l + 1);
+        sign_v1_prepared(&t->skey[1], event_id, ts, a->body.data, a->body.len, sigs + l + 1);
     }
     return add_header(a, "webhook-signature", sigs);
 }
@@ -375,33 +407,26 @@ static int build_headers(struct attempt *a, const struct send_target *t, const c
         rc = add_header(a, "webhook-timestamp", tsbuf);
     if (rc == 0)
         rc = add_signature(a, t, event_id, now_ms, tsbuf);
-    for (size_t i = 0; rc == 0 && i < t->n_custom; i++) {
-        struct curl_slist *l = curl_slist_append(a->headers, t->custom[i]);
-        if (!l)
-            rc = HERALD_ENOMEM;
-        else
-            a->headers = l;
-    }
+    for (size_t i = 0; rc == 0 && i < t->n_custom; i++)
+        rc = add_line(a, t->custom[i], strlen(t->custom[i]), NULL, 0);
     if (rc == 0)
         rc = buf_puts(&a->request_headers, t->custom_json ? t->custom_json : "");
     if (rc == 0)
         rc = buf_append(&a->request_headers, "}", 1);
     /* An empty Expect: stops libcurl from waiting for 100-continue. */
-    if (rc == 0) {
-        struct curl_slist *l = curl_slist_append(a->headers, "Expect:");
-        if (!l)
-            rc = HERALD_ENOMEM;
-        else
-            a->headers = l;
-    }
+    if (rc == 0)
+        rc = add_line(a, "Expect:", 7, NULL, 0);
+    if (rc == 0)
+        link_headers(a);
     return rc;
 }
 
 static void attempt_reset(struct attempt *a, const struct herald_config *cfg, int64_t now_ms)
 {
     a->cfg = cfg;
-    curl_slist_free_all(a->headers);
     a->headers = NULL;
+    buf_reuse(&a->htext, REQUEST_HEADERS_CAP);
+    a->n_hnodes = 0;
     buf_reset(&a->body);
     buf_reset(&a->request_headers);
     buf_reuse(&a->response, cfg->response_keep);
@@ -518,21 +543,11 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config *cfg)
+void attempt_configure_handle(struct attempt *a, CURL *easy, const struct herald_config *cfg)
 {
     a->cfg = cfg;
-    a->started_mono = clock_mono_ms();
-    a->errbuf[0] = '\0';
     curl_easy_setopt(easy, CURLOPT_PRIVATE, a);
-    curl_easy_setopt(easy, CURLOPT_URL, a->url);
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    /* The handle may be recycled from another webhook: every option herald
-     * uses is set on every attempt, never inherited. */
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
-                     strcmp(a->method, "POST") == 0 ? NULL : a->method);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body.len);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, a->body.data ? a->body.data : "");
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, a->headers);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -557,6 +572,24 @@ void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, ssrf_opensocket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, a);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, a->errbuf);
+}
+
+void attempt_configure_request(struct attempt *a, CURL *easy)
+{
+    a->started_mono = clock_mono_ms();
+    a->errbuf[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_URL, a->url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+                     strcmp(a->method, "POST") == 0 ? NULL : a->method);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->body.len);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, a->body.data ? a->body.data : "");
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, a->headers);
+}
+
+void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config *cfg)
+{
+    attempt_configure_handle(a, easy, cfg);
+    attempt_configure_request(a, easy);
 }
 
 /* ---- judging the outcome ---- */
@@ -650,6 +683,9 @@ void attempt_release(struct attempt *a)
     buf_release(&a->body);
     buf_release(&a->request_headers);
     buf_release(&a->response);
-    curl_slist_free_all(a->headers);
+    buf_release(&a->htext);
+    free(a->hnodes);
+    a->hnodes = NULL;
+    a->n_hnodes = a->cap_hnodes = 0;
     a->headers = NULL;
 }

@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "integrations/chat.h"
 #include "sign/dialect.h"
+#include "sign/sign.h"
 #include "store/store.h"
 
 /* One attempt in progress: the request herald sends and what came back. */
@@ -24,7 +25,10 @@ struct attempt {
     char *url;
     char method[8];
     struct buf body;            /* what is POSTed */
-    struct curl_slist *headers; /* owned */
+    struct curl_slist *headers; /* the list libcurl sends: hnodes, linked */
+    struct buf htext;           /* the header lines, NUL-separated */
+    struct curl_slist *hnodes;  /* one per line, pointing into htext */
+    size_t n_hnodes, cap_hnodes;
     struct buf request_headers; /* JSON object text of the headers sent, for the log */
     /* response */
     struct buf response;  /* first cfg->response_keep bytes */
@@ -63,6 +67,7 @@ struct send_target {
     int n_keys;                    /* 0 when the current secret is malformed */
     int key_len[2];
     unsigned char key[2][64]; /* [0] current secret, [1] previous one */
+    struct sign_key skey[2];  /* the same, prepared (standard scheme) */
     int64_t prev_expires_at;  /* key[1] signs while now < this */
     enum sign_scheme scheme;
     bool chat; /* kind slack or discord: chat_kind says which */
@@ -112,6 +117,15 @@ int attempt_prepare(struct attempt *a, const struct herald_config *cfg,
  * herald relies on is set each time, so a handle may be reused for another
  * attempt as it is, without curl_easy_reset(). */
 void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config *cfg);
+
+/* attempt_configure in two halves, for a handle that only ever carries
+ * attempt a (the dispatcher's recycled transfers): _handle once, for what
+ * depends on a and cfg alone (timeouts, callbacks, protocols, TLS checks,
+ * SSRF guard, no proxy or redirects); _request before each attempt, for
+ * URL, method, body and headers. Setting ~25 options per request showed
+ * in the dispatcher's profile. */
+void attempt_configure_handle(struct attempt *a, CURL *easy, const struct herald_config *cfg);
+void attempt_configure_request(struct attempt *a, CURL *easy);
 
 /* Fills outcome fields after the transfer ended with result rc: error is
  * NULL for a 2xx (also when the transfer was cut on purpose at the read cap

@@ -9,6 +9,7 @@
 #ifndef HERALD_SIGN_SIGN_H
 #define HERALD_SIGN_SIGN_H
 
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,23 @@ int sign_secret_key(const char *secret, unsigned char key[64]);
  * does not base64-decode per request. */
 void sign_v1(const unsigned char *key, int key_len, const char *msg_id, int64_t timestamp,
              const char *body, size_t body_len, char out[SIGN_SIG_MAX]);
+
+/* An HMAC-SHA256 key with its two padded key blocks already hashed: a
+ * signature then hashes only the message and the inner digest, with no
+ * allocation. Worth it where one key signs many requests (the dispatcher
+ * keeps one per webhook version); it holds key material, so callers wipe
+ * it with OPENSSL_cleanse when done. */
+struct sign_key {
+    SHA256_CTX inner, outer;
+};
+
+/* Prepares k from key bytes (any length; longer than a block is hashed
+ * first, as HMAC does). */
+void sign_key_init(struct sign_key *k, const unsigned char *key, size_t key_len);
+
+/* sign_v1 with a prepared key: the same signature, cheaper. */
+void sign_v1_prepared(const struct sign_key *k, const char *msg_id, int64_t timestamp,
+                      const char *body, size_t body_len, char out[SIGN_SIG_MAX]);
 
 /* Convenience for callers with the secret text; false on a malformed secret. */
 bool sign_v1_secret(const char *secret, const char *msg_id, int64_t timestamp, const char *body,

@@ -56,6 +56,40 @@ static void test_independent_hmac(void **state)
     assert_string_equal(sig, expected);
 }
 
+/* The prepared key against OpenSSL's one-shot HMAC for key lengths around
+ * the 64-byte block (a longer key is hashed first) and bodies around it. */
+static void test_prepared_key_matches_hmac(void **state)
+{
+    (void)state;
+    static const size_t key_lens[] = {1, 16, 32, 63, 64, 65, 100, 200};
+    static const size_t body_lens[] = {0, 1, 55, 64, 119, 600, 4096};
+    unsigned char key[200];
+    char body[4096];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 37 + 11);
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 26);
+    for (size_t k = 0; k < sizeof key_lens / sizeof *key_lens; k++) {
+        struct sign_key sk;
+        sign_key_init(&sk, key, key_lens[k]);
+        for (size_t b = 0; b < sizeof body_lens / sizeof *body_lens; b++) {
+            char sig[SIGN_SIG_MAX];
+            sign_v1_prepared(&sk, "msg_1", 1700000000, body, body_lens[b], sig);
+
+            char content[4200];
+            int n =
+                snprintf(content, sizeof content, "msg_1.1700000000.%.*s", (int)body_lens[b], body);
+            unsigned char md[32];
+            unsigned int mdlen;
+            HMAC(EVP_sha256(), key, (int)key_lens[k], (const unsigned char *)content, (size_t)n, md,
+                 &mdlen);
+            char expected[64] = "v1,";
+            EVP_EncodeBlock((unsigned char *)expected + 3, md, (int)mdlen);
+            assert_string_equal(sig, expected);
+        }
+    }
+}
+
 static void test_secret_validation(void **state)
 {
     (void)state;
@@ -110,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_vector),
         cmocka_unit_test(test_independent_hmac),
+        cmocka_unit_test(test_prepared_key_matches_hmac),
         cmocka_unit_test(test_secret_validation),
         cmocka_unit_test(test_verify_rejects),
     };
