@@ -38,10 +38,17 @@ int main(int argc, char **argv)
     struct store_account a = {.created_at = t};
     id_new(a.id, "acct", t);
     snprintf(a.name, sizeof a.name, "bench");
-    struct store_webhook w = {.name = "w", .description = "", .url = "http://127.0.0.1:1/",
-                              .events = "[\"*\"]", .headers = "{}", .max_attempts = 4,
-                              .max_in_flight = 32, .enabled = true, .secret = "whsec_x",
-                              .created_at = t, .modified_at = t};
+    struct store_webhook w = {.name = "w",
+                              .description = "",
+                              .url = "http://127.0.0.1:1/",
+                              .events = "[\"*\"]",
+                              .headers = "{}",
+                              .max_attempts = 4,
+                              .max_in_flight = 32,
+                              .enabled = true,
+                              .secret = "whsec_x",
+                              .created_at = t,
+                              .modified_at = t};
     id_new(w.id, "wh", t);
     memcpy(w.account_id, a.id, sizeof a.id);
     snprintf(w.method, sizeof w.method, "POST");
@@ -76,9 +83,10 @@ int main(int argc, char **argv)
     double t_ingest = now_us() - t0;
 
     struct store_result *res = calloc(batch, sizeof *res);
-    const char *headers = "{\"content-type\":\"application/json\",\"user-agent\":\"herald/0.1.0\","
-                          "\"webhook-id\":\"evt_01M8\",\"webhook-timestamp\":\"1795398468\","
-                          "\"webhook-signature\":\"v1,Q+bS8hSagMaKajkfHMKGDMYtSV3/PT8I4XJ7GUASJtM=\"}";
+    const char *headers =
+        "{\"content-type\":\"application/json\",\"user-agent\":\"herald/0.1.0\","
+        "\"webhook-id\":\"evt_01M8\",\"webhook-timestamp\":\"1795398468\","
+        "\"webhook-signature\":\"v1,Q+bS8hSagMaKajkfHMKGDMYtSV3/PT8I4XJ7GUASJtM=\"}";
     double t_claim = 0, t_record = 0;
     size_t total = 0;
     for (;;) {
@@ -107,6 +115,7 @@ int main(int argc, char **argv)
             r->response_body = "";
             r->request_headers = headers;
             r->outcome = STORE_SUCCEEDED;
+            r->row = c[i].row;
         }
         double r0 = now_us();
         if (s->ops->record(s, "bench", res, got, NULL, 0))

@@ -776,6 +776,7 @@ static void fill_result(struct store_result *r, const struct xfer *x)
     r->outcome = x->dec.outcome;
     r->next_attempt_at = x->dec.next_attempt_at;
     r->disable_reason = x->dec.disable_reason;
+    r->row = c->row;
 }
 
 static void fill_emit(struct store_ingest *e, const struct xfer *x, const char *type,

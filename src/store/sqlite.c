@@ -1400,17 +1400,19 @@ static int read_claim(sqlite3_stmt *st, struct store_claim *k)
     col_copy(st, 6, k->event_type, sizeof k->event_type);
     k->event_created_at = col_int(st, 7);
     k->webhook_modified_at = col_int(st, 9);
+    k->row = col_int(st, 10);
     return col_bytes(st, 8, &k->payload, &k->payload_len);
 }
 
 /* Reads the due rows first and leases them after: updating due_at while a
  * cursor walks the due_at index could make it meet a row twice. */
 static int claim_select(struct conn *c, int64_t now, size_t max, struct store_claim **out,
-                        size_t *n)
+                        size_t *n, bool **was_pending)
 {
     sqlite3_stmt *st = c->st[ST_DLV_CLAIM];
     size_t cap = max < 64 ? max : 64, len = 0;
     struct store_claim *v = xcalloc(cap, sizeof *v);
+    bool *pend = xcalloc(cap, sizeof *pend);
     int rc;
     bind_int(st, 1, now);
     bind_int(st, 2, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
@@ -1418,7 +1420,9 @@ static int claim_select(struct conn *c, int64_t now, size_t max, struct store_cl
         if (len == cap) {
             cap *= 2;
             v = xrealloc(v, cap * sizeof *v);
+            pend = xrealloc(pend, cap * sizeof *pend);
         }
+        pend[len] = strcmp(col_str(st, 11), "pending") == 0;
         rc = read_claim(st, &v[len++]);
         if (rc != 0)
             break;
@@ -1426,30 +1430,28 @@ static int claim_select(struct conn *c, int64_t now, size_t max, struct store_cl
     done(st);
     *out = v;
     *n = len;
+    *was_pending = pend;
     return rc < 0 ? rc : 0;
 }
 
 static int claim_tx(struct conn *c, const char *owner, int64_t now, int64_t lease_until, size_t max,
                     struct store_claim **out, size_t *n)
 {
-    int rc = claim_select(c, now, max, out, n);
+    bool *was_pending = NULL;
+    int rc = claim_select(c, now, max, out, n, &was_pending);
     sqlite3_stmt *st = c->st[ST_DLV_LEASE];
     for (size_t i = 0; rc == 0 && i < *n; i++) {
+        bind_int(st, 1, (*out)[i].row);
+        bind_text(st, 2, owner);
+        bind_int(st, 3, lease_until);
+        bind_int(st, 4, now);
+        rc = run(c, st);
         /* Nearly every claimed row was pending; one that was not is an
          * expired lease, taken over from in_flight. */
-        for (int from = CNT_PENDING; rc == 0 && from <= CNT_IN_FLIGHT; from++) {
-            bind_text(st, 1, (*out)[i].delivery_id);
-            bind_text(st, 2, owner);
-            bind_int(st, 3, lease_until);
-            bind_int(st, 4, now);
-            bind_text(st, 5, cnt_names[from]);
-            rc = run(c, st);
-            if (rc == 0 && sqlite3_changes(c->db) == 1) {
-                count_move(c, from, CNT_IN_FLIGHT, 1);
-                break;
-            }
-        }
+        if (rc == 0)
+            count_move(c, was_pending[i] ? CNT_PENDING : CNT_IN_FLIGHT, CNT_IN_FLIGHT, 1);
     }
+    free(was_pending);
     return rc;
 }
 
@@ -1589,6 +1591,7 @@ static int record_one(struct conn *c, const char *owner, const struct store_resu
     bind_int(st, 4, r->n);
     bind_int(st, 5, r->next_attempt_at);
     bind_int(st, 6, r->started_at + r->duration_ms);
+    bind_int(st, 7, r->row);
     if ((rc = run(c, st)) != 0)
         return rc;
     if (sqlite3_changes(c->db) == 1)

@@ -169,24 +169,27 @@
     /* CROSS JOIN pins deliveries as the outer loop, walked in due_at order                        \
      * through the partial index, so LIMIT stops the scan early. */                                \
     X(DLV_CLAIM, "SELECT d.id, d.event_id, d.webhook_id, d.account_id, d.attempts,"                \
-                 " d.max_attempts, e.type, e.created_at, e.payload, w.modified_at"                 \
+                 " d.max_attempts, e.type, e.created_at, e.payload, w.modified_at,"                \
+                 " d.rowid, d.status"                                                              \
                  " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                    \
                  " WHERE d.due_at <= ?1 AND e.id = d.event_id AND w.id = d.webhook_id"             \
                  " AND w.enabled = 1 ORDER BY d.due_at LIMIT ?2")                                  \
-    /* ?5: the status the row is claimed from (pending, or in_flight with an                       \
-     * expired lease), which delivery_counts needs to know. */                                     \
+    /* A row claim_select just read in the same write transaction: found by                        \
+     * rowid, with no guard, since nothing else can write in between. */                           \
     X(DLV_LEASE, "UPDATE deliveries SET status = 'in_flight', lease_owner = ?2,"                   \
-                 " lease_expires_at = ?3, due_at = ?3, updated_at = ?4"                            \
-                 " WHERE id = ?1 AND status = ?5")                                                 \
+                 " lease_expires_at = ?3, due_at = ?3, updated_at = ?4 WHERE rowid = ?1")          \
     X(DLV_NEXT_DUE, "SELECT due_at FROM deliveries WHERE due_at IS NOT NULL"                       \
                     " ORDER BY due_at LIMIT 1")                                                    \
-    /* ?3 is the new status; only 'pending' keeps the row due (at ?5). */                          \
+    /* ?3 is the new status; only 'pending' keeps the row due (at ?5). ?7 is                       \
+     * the claim's rowid, or 0 for a result that came from no claim. */                            \
     X(DLV_RESULT,                                                                                  \
       "UPDATE deliveries SET status = ?3, attempts = ?4,"                                          \
       " next_attempt_at = CASE WHEN ?3 = 'pending' THEN ?5 ELSE next_attempt_at END,"              \
       " due_at = CASE WHEN ?3 = 'pending' AND " DLV_WEBHOOK_ENABLED " THEN ?5 ELSE NULL END,"      \
       " lease_owner = NULL, lease_expires_at = 0, updated_at = ?6"                                 \
-      " WHERE id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                              \
+      " WHERE rowid = CASE WHEN ?7 > 0 THEN ?7"                                                    \
+      "   ELSE (SELECT rowid FROM deliveries WHERE id = ?1) END"                                   \
+      " AND id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                                \
     /* In-flight rows are in the due index (due_at = lease expiry), parked ones                    \
      * come back through unparking: walking that index finds every lease. */                       \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3,"                 \

@@ -200,6 +200,7 @@ struct store_claim {
     int64_t webhook_modified_at; /* lets the dispatcher notice a changed webhook */
     char *payload;               /* owned; event data */
     size_t payload_len;
+    int64_t row; /* the backend's handle on the row (SQLite: its rowid), 0 if none */
 };
 void store_claims_free(struct store_claim *c, size_t n);
 
@@ -228,6 +229,8 @@ struct store_result {
     enum store_outcome outcome;
     int64_t next_attempt_at;    /* for STORE_RETRY */
     const char *disable_reason; /* non-NULL: disable the webhook with this reason */
+    int64_t row;                /* the claim's row (store_claim.row) when it came from one, else 0:
+                                 * lets the backend skip the lookup by delivery id */
 };
 
 /* A claimed delivery its dispatcher will not send yet (defer). */

@@ -213,6 +213,7 @@ static struct store_result result_for(const struct store_claim *c, int n, int64_
         .response_len = 2,
         .request_headers = "{\"webhook-id\":\"x\"}",
         .outcome = outcome,
+        .row = c->row, /* as the dispatcher passes it */
     };
     id_new(r.attempt_id, "att", started);
     return r;
