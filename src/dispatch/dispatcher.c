@@ -1008,21 +1008,32 @@ static void hand_over(struct dispatcher *d)
 {
     if (!d->finished && !d->n_defer)
         return;
+    bool wake = false;
     pthread_mutex_lock(&d->wk.mu);
     if (d->n_defer && !d->wk.defer) {
         d->wk.defer = d->defer;
         d->wk.n_defer = d->n_defer;
         d->defer = NULL;
         d->n_defer = d->cap_defer = 0;
+        wake = true;
     }
     if (d->finished) {
+        /* The worker sleeps without a deadline only while it has nothing
+         * to record; with results waiting it wakes by itself when they are
+         * RECORD_WAIT_MS old. So only the first result, and the one that
+         * makes a full batch, need a wake-up: signalling every turn cost
+         * the worker (and whichever thread it preempted) a thousand
+         * pointless switches a second under load. */
+        wake = wake || !d->wk.todo ||
+               (d->wk.n_todo < RECORD_BATCH && d->wk.n_todo + d->n_finished >= RECORD_BATCH);
         if (!d->wk.todo)
             d->wk.todo_since = clock_mono_ms();
         *d->wk.todo_tail = d->finished;
         d->wk.todo_tail = d->finished_tail;
         d->wk.n_todo += d->n_finished;
     }
-    pthread_cond_signal(&d->wk.cv);
+    if (wake)
+        pthread_cond_signal(&d->wk.cv);
     pthread_mutex_unlock(&d->wk.mu);
     d->finished = NULL;
     d->finished_tail = &d->finished;
