@@ -111,11 +111,12 @@ static void count_move(struct conn *c, int from, int to, int64_t n)
 struct sq {
     struct store base; /* base.impl points back here */
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a connection was returned */
-    struct conn *conns;
-    int n_conns;
+    pthread_cond_t cv;  /* a connection was returned */
+    struct conn *conns; /* cap_conns slots, the first n_conns open */
+    int n_conns, cap_conns;
     int *idle; /* stack of indexes of idle connections */
     int n_idle;
+    char *path;
     pthread_mutex_t write_mu; /* one write transaction at a time */
 };
 
@@ -128,9 +129,34 @@ static struct sq *SQ(struct store *s)
 
 /* ---- connections ---------------------------------------------------- */
 
+static int conn_open(struct conn *c, const char *path, bool first);
+static void conn_close(struct conn *c);
+
+/* Opens one more pooled connection, with q->mu held; false if the pool is
+ * full or the open failed (the caller then waits for a busy one, and at
+ * least one is always open). Connections open on demand because each
+ * holds its prepared statements and schema, ~0.6 MB: an idle herald needs
+ * two, not the whole pool (BENCH.md's idle memory figure). Holding the
+ * mutex for the ~1 ms an open takes happens once per connection. */
+static bool conn_grow(struct sq *q)
+{
+    if (q->n_conns == q->cap_conns)
+        return false;
+    struct conn *c = &q->conns[q->n_conns];
+    if (conn_open(c, q->path, false) != 0) {
+        conn_close(c);
+        memset(c, 0, sizeof *c);
+        return false;
+    }
+    q->idle[q->n_idle++] = q->n_conns++;
+    return true;
+}
+
 static struct conn *conn_get(struct sq *q)
 {
     pthread_mutex_lock(&q->mu);
+    if (q->n_idle == 0)
+        conn_grow(q);
     while (q->n_idle == 0)
         pthread_cond_wait(&q->cv, &q->mu);
     struct conn *c = &q->conns[q->idle[--q->n_idle]];
@@ -2018,6 +2044,7 @@ static void sq_close(struct store *s)
     pthread_mutex_destroy(&q->write_mu);
     free(q->conns);
     free(q->idle);
+    free(q->path);
     free(q);
 }
 
@@ -2225,11 +2252,13 @@ int store_sqlite_open(const char *path, int pool, struct store **out)
     pthread_mutex_init(&q->write_mu, NULL);
     q->conns = xcalloc((size_t)pool, sizeof *q->conns);
     q->idle = xcalloc((size_t)pool, sizeof *q->idle);
-    for (int i = 0; rc == 0 && i < pool; i++) {
-        q->n_conns = i + 1;
-        rc = conn_open(&q->conns[i], path, i == 0);
-        q->idle[q->n_idle++] = i;
-    }
+    q->cap_conns = pool;
+    q->path = xstrdup(path);
+    /* The first connection sets WAL and migrates; the others open on
+     * demand (conn_grow). */
+    q->n_conns = 1;
+    rc = conn_open(&q->conns[0], path, true);
+    q->idle[q->n_idle++] = 0;
     if (rc != 0) {
         sq_close(&q->base);
         return rc;
