@@ -13,6 +13,10 @@
  *    100 ms); busy_timeout only covers other processes (the CLI).
  *  - Deliveries carry due_at (sqlite_schema.h): claim_due and next_due walk
  *    a partial index of claimable rows only.
+ *  - Checkpoints (copying the WAL into the database file, with an fsync)
+ *    run on a thread of their own, not inside whichever commit crossed
+ *    SQLite's threshold: that commit used to be an ingest batch or the
+ *    dispatcher's store worker, stalled for the copy (checkpointer below).
  *
  * Choices where store.h leaves room (tests/unit/test_store.c pins them, so
  * the PostgreSQL backend must make the same ones):
@@ -44,6 +48,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -108,8 +113,21 @@ static void count_move(struct conn *c, int from, int to, int64_t n)
         c->delta[to] += n;
 }
 
+/* The checkpoint thread and its own connection. */
+struct checkpointer {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool wanted, stop;
+    sqlite3 *db;
+    pthread_mutex_t *write_mu; /* the store's: held for a checkpoint's last step */
+    int64_t last_warn;
+};
+
 struct sq {
     struct store base; /* base.impl points back here */
+    struct checkpointer ck;
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* a connection was returned */
     struct conn *conns; /* cap_conns slots, the first n_conns open */
@@ -131,6 +149,8 @@ static struct sq *SQ(struct store *s)
 
 static int conn_open(struct conn *c, const char *path, bool first);
 static void conn_close(struct conn *c);
+static void checkpointer_stop(struct checkpointer *ck);
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages);
 
 /* Opens one more pooled connection, with q->mu held; false if the pool is
  * full or the open failed (the caller then waits for a busy one, and at
@@ -148,6 +168,7 @@ static bool conn_grow(struct sq *q)
         memset(c, 0, sizeof *c);
         return false;
     }
+    sqlite3_wal_hook(c->db, on_wal_commit, &q->ck);
     q->idle[q->n_idle++] = q->n_conns++;
     return true;
 }
@@ -2037,8 +2058,11 @@ static void conn_close(struct conn *c)
 static void sq_close(struct store *s)
 {
     struct sq *q = SQ(s);
+    checkpointer_stop(&q->ck); /* before the pool: it may be checkpointing */
     for (int i = 0; i < q->n_conns; i++)
         conn_close(&q->conns[i]);
+    pthread_mutex_destroy(&q->ck.mu);
+    pthread_cond_destroy(&q->ck.cv);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->write_mu);
@@ -2222,6 +2246,101 @@ static int conn_open(struct conn *c, const char *path, bool first)
     return rc;
 }
 
+/* ---- checkpoints ----------------------------------------------------- */
+
+#define CHECKPOINT_PAGES 1000 /* WAL pages that call for one (SQLite's default) */
+/* A writer checkpoints inline past this (~64 MB of WAL), so the WAL stays
+ * bounded should the thread fall behind. */
+#define CHECKPOINT_INLINE_PAGES 16000
+
+/* Runs after every commit on a pooled connection, in the committing
+ * thread (sqlite3_wal_hook; it replaces SQLite's own autocheckpoint). */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct checkpointer *ck = arg;
+    if (pages >= CHECKPOINT_INLINE_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CHECKPOINT_PAGES) {
+        pthread_mutex_lock(&ck->mu);
+        ck->wanted = true;
+        pthread_cond_signal(&ck->cv);
+        pthread_mutex_unlock(&ck->mu);
+    }
+    return SQLITE_OK;
+}
+
+/* PASSIVE copies what no reader still needs and never waits on a lock.
+ * Copying while writers go on leaves their newest frames behind, and SQLite
+ * starts the WAL over only once every frame is in the database: so the
+ * bulk is copied first with writers running, then the few frames they
+ * added meanwhile with write_mu held (writers wait for that short copy,
+ * not for the whole checkpoint as they did inline). */
+static void checkpoint_once(struct checkpointer *ck)
+{
+    int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        pthread_mutex_lock(ck->write_mu);
+        rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(ck->write_mu);
+    }
+    if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return;
+    int64_t now = clock_mono_ms();
+    if (now - ck->last_warn < 10000)
+        return;
+    ck->last_warn = now;
+    log_kv(LOG_WARN, "checkpoint failed", "error", sqlite3_errstr(rc), NULL);
+}
+
+static void *checkpoint_main(void *arg)
+{
+    struct checkpointer *ck = arg;
+    pthread_mutex_lock(&ck->mu);
+    while (!ck->stop) {
+        if (!ck->wanted) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+            continue;
+        }
+        ck->wanted = false;
+        pthread_mutex_unlock(&ck->mu);
+        checkpoint_once(ck);
+        pthread_mutex_lock(&ck->mu);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return NULL;
+}
+
+static int checkpointer_start(struct checkpointer *ck, const char *path)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &ck->db, flags, NULL) != SQLITE_OK)
+        return open_error(ck->db, "cannot open the database", path);
+    sqlite3_busy_timeout(ck->db, BUSY_TIMEOUT_MS);
+    int rc = exec_sql(ck->db, "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864;", path);
+    if (rc != 0)
+        return rc;
+    if (pthread_create(&ck->thread, NULL, checkpoint_main, ck) != 0)
+        return HERALD_ENOMEM;
+    pthread_setname_np(ck->thread, "herald-ckpt");
+    ck->running = true;
+    return 0;
+}
+
+static void checkpointer_stop(struct checkpointer *ck)
+{
+    if (ck->running) {
+        pthread_mutex_lock(&ck->mu);
+        ck->stop = true;
+        pthread_cond_signal(&ck->cv);
+        pthread_mutex_unlock(&ck->mu);
+        pthread_join(ck->thread, NULL);
+        ck->running = false;
+    }
+    if (ck->db)
+        sqlite3_close_v2(ck->db);
+    ck->db = NULL;
+}
+
 /* SQLite's allocation statistics take a global mutex around every malloc
  * and free (about 4 % of the store's instructions per delivery), and
  * herald never reads them. Must run before SQLite initialises; a later
@@ -2250,6 +2369,9 @@ int store_sqlite_open(const char *path, int pool, struct store **out)
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     pthread_mutex_init(&q->write_mu, NULL);
+    pthread_mutex_init(&q->ck.mu, NULL);
+    pthread_cond_init(&q->ck.cv, NULL);
+    q->ck.write_mu = &q->write_mu;
     q->conns = xcalloc((size_t)pool, sizeof *q->conns);
     q->idle = xcalloc((size_t)pool, sizeof *q->idle);
     q->cap_conns = pool;
@@ -2259,6 +2381,10 @@ int store_sqlite_open(const char *path, int pool, struct store **out)
     q->n_conns = 1;
     rc = conn_open(&q->conns[0], path, true);
     q->idle[q->n_idle++] = 0;
+    if (rc == 0)
+        rc = checkpointer_start(&q->ck, path);
+    if (rc == 0)
+        sqlite3_wal_hook(q->conns[0].db, on_wal_commit, &q->ck);
     if (rc != 0) {
         sq_close(&q->base);
         return rc;
