@@ -68,6 +68,7 @@
 #define RECORD_BACKOFF_MS 200  /* wait before retrying a failed record() */
 #define RECORD_BATCH 256       /* results that make a record() at once */
 #define RECORD_WAIT_MS 5       /* oldest result's age that makes a record() anyway */
+#define TOUCH_EVERY_MS 1000    /* a webhook's last_execution_at may lag this much */
 #define MAX_EVENTS 64
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -97,6 +98,7 @@ struct wh {
     int64_t tokens_mono;
     int64_t latency_ms; /* moving average of attempt durations */
     int64_t used_mono;
+    int64_t touched_mono;  /* last result recorded not quiet (store_result) */
     size_t deferred;       /* surplus given back in the current burst */
     int64_t deferred_mono; /* when the last was given back */
 };
@@ -114,6 +116,7 @@ struct xfer {
     char *emit_exhausted; /* owned JSON data, or NULL */
     char *emit_disabled;
     bool recorded; /* set by the worker */
+    bool quiet;    /* store_result.quiet */
     struct xfer *next;
 };
 
@@ -628,10 +631,18 @@ static void complete(struct dispatcher *d, struct xfer *x)
     metrics_attempt(!x->a.error, x->a.duration_ms);
     if (x->dec.outcome == STORE_RETRY)
         metrics_retry_scheduled();
+    bool was_failing = w->failing_since != 0;
     if (!x->a.error)
         w->failing_since = 0;
     else if (w->failing_since == 0)
         w->failing_since = x->a.started_at;
+    /* The webhook row needs this result only for a change of failing state
+     * or to move last_execution_at, which the API may show a second late. */
+    int64_t now_m = clock_mono_ms();
+    x->quiet = was_failing == (w->failing_since != 0) && w->touched_mono != 0 &&
+               now_m - w->touched_mono < TOUCH_EVERY_MS;
+    if (!x->quiet)
+        w->touched_mono = now_m;
 
     bool exhausted = x->dec.outcome == STORE_FAILED && !x->dec.disable_reason;
     if (x->dec.disable_reason) {
@@ -777,6 +788,7 @@ static void fill_result(struct store_result *r, const struct xfer *x)
     r->next_attempt_at = x->dec.next_attempt_at;
     r->disable_reason = x->dec.disable_reason;
     r->row = c->row;
+    r->quiet = x->quiet && !x->dec.disable_reason;
 }
 
 static void fill_emit(struct store_ingest *e, const struct xfer *x, const char *type,

@@ -1674,6 +1674,8 @@ static int record_tx(struct conn *c, const char *owner, const struct store_resul
     size_t n_touched = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         rc = record_one(c, owner, &r[i]);
+        if (r[i].quiet)
+            continue;
         /* Batches come from one dispatcher and mostly repeat a few
          * webhooks: the last one touched is the likeliest match. */
         struct wh_touch *t = n_touched && strcmp(touched[n_touched - 1].id, r[i].webhook_id) == 0

@@ -231,6 +231,12 @@ struct store_result {
     const char *disable_reason; /* non-NULL: disable the webhook with this reason */
     int64_t row;                /* the claim's row (store_claim.row) when it came from one, else 0:
                                  * lets the backend skip the lookup by delivery id */
+    /* Set by a caller that knows this result changes neither the webhook's
+     * failing state (failing_since) nor, to within a second, its
+     * last_execution_at: a backend may then skip the webhook row's write
+     * for it (SQLite does; with many webhooks per batch that write cost
+     * as much as the attempt itself). */
+    bool quiet;
 };
 
 /* A claimed delivery its dispatcher will not send yet (defer). */
