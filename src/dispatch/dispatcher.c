@@ -881,8 +881,8 @@ static void wait_until(struct worker *wk, int64_t deadline_mono)
     int64_t left = deadline_mono - clock_mono_ms();
     if (left <= 0)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    struct timespec until; /* wk->cv waits on CLOCK_MONOTONIC (dispatcher_start) */
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += left / 1000;
     until.tv_nsec += (left % 1000) * 1000000L;
     until.tv_sec += until.tv_nsec / 1000000000L;
@@ -1008,7 +1008,7 @@ static void *worker_run(void *arg)
             worker_record_locked(d, &p);
         else if (wk->todo && !wk->claim_want)
             wait_until(wk, wk->todo_since + RECORD_WAIT_MS);
-        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want)
+        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer)
             pthread_cond_wait(&wk->cv, &wk->mu);
     }
     pthread_mutex_unlock(&wk->mu);
@@ -1436,7 +1436,13 @@ int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, s
     d->wk.todo_tail = &d->wk.todo;
     d->wk.done_tail = &d->wk.done;
     pthread_mutex_init(&d->wk.mu, NULL);
-    pthread_cond_init(&d->wk.cv, NULL);
+    /* Monotonic: a wall clock stepped back must not stretch the worker's
+     * 5 ms record deadline into a sleep as long as the step. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->wk.cv, &ca);
+    pthread_condattr_destroy(&ca);
     random_bytes(&d->rng, sizeof d->rng);
     d->rng |= 1;
     d->last_sweep_mono = clock_mono_ms();

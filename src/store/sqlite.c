@@ -1626,11 +1626,10 @@ static void touch_add(struct wh_touch *t, const struct store_result *r)
     t->last_ok = ok;
 }
 
-static int record_one(struct conn *c, const char *owner, const struct store_result *r)
+/* Moves the delivery to its outcome's status; by rowid when row > 0. */
+static int result_update(struct conn *c, const char *owner, const struct store_result *r,
+                         int64_t row)
 {
-    int rc = attempt_insert(c, r);
-    if (rc != 0)
-        return rc;
     sqlite3_stmt *st = c->st[ST_DLV_RESULT];
     bind_text(st, 1, r->delivery_id);
     bind_text(st, 2, owner);
@@ -1638,15 +1637,27 @@ static int record_one(struct conn *c, const char *owner, const struct store_resu
     bind_int(st, 4, r->n);
     bind_int(st, 5, r->next_attempt_at);
     bind_int(st, 6, r->started_at + r->duration_ms);
-    bind_int(st, 7, r->row);
-    if ((rc = run(c, st)) != 0)
+    bind_int(st, 7, row);
+    return run(c, st);
+}
+
+static int record_one(struct conn *c, const char *owner, const struct store_result *r)
+{
+    int rc = attempt_insert(c, r);
+    if (rc == 0)
+        rc = result_update(c, owner, r, r->row);
+    /* A rowid that no longer holds this delivery (a VACUUM renumbers the
+     * rows of a table with a text primary key): find it by id instead. */
+    if (rc == 0 && r->row > 0 && sqlite3_changes(c->db) == 0)
+        rc = result_update(c, owner, r, 0);
+    if (rc != 0)
         return rc;
     if (sqlite3_changes(c->db) == 1)
         count_move(c, CNT_IN_FLIGHT, cnt_index(outcome_status(r->outcome)), 1);
     if (!r->disable_reason)
         return rc;
 
-    st = c->st[ST_WH_DISABLE];
+    sqlite3_stmt *st = c->st[ST_WH_DISABLE];
     bind_text(st, 1, r->webhook_id);
     bind_text(st, 2, r->disable_reason);
     bind_int(st, 3, r->started_at);
