@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -9,16 +10,14 @@
 #include "core/util.h"
 #include "store/commit.h"
 
-/* One waiting caller. Lives on the caller's stack until done is set. Each
- * has its own condition variable: with one shared one, every commit woke
- * every waiting API thread (dozens under load) to find most of them not
- * done yet — a fifth of ingest's CPU went to those futex round trips. */
+/* One submission: a blocked caller's (committer_submit) or a callback's
+ * (committer_submit_async). Allocated by the submitter, freed by the
+ * committer once done has been called. */
 struct job {
     struct store_ingest *items;
     size_t n;
-    int rc;
-    bool done;
-    pthread_cond_t done_cv;
+    committer_done_fn done;
+    void *arg;
     struct job *next;
 };
 
@@ -104,15 +103,12 @@ static void *committer_main(void *arg)
         if (created && c->notify)
             c->notify(c->notify_arg);
 
-        pthread_mutex_lock(&c->mu);
         for (struct job *j = jobs, *next; j; j = next) {
-            /* The job's memory belongs to its waiter, who may return as
-             * soon as done is set and the mutex dropped: read next first. */
             next = j->next;
-            j->rc = rc;
-            j->done = true;
-            pthread_cond_signal(&j->done_cv);
+            j->done(j->arg, rc);
+            free(j);
         }
+        pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -137,29 +133,60 @@ int committer_start(struct committer **out, struct store *s, size_t max_batch,
     return 0;
 }
 
+int committer_submit_async(struct committer *c, struct store_ingest *items, size_t n,
+                           committer_done_fn done, void *arg)
+{
+    struct job *job = xcalloc(1, sizeof *job);
+    *job = (struct job){.items = items, .n = n, .done = done, .arg = arg};
+    pthread_mutex_lock(&c->mu);
+    if (c->stopping) {
+        pthread_mutex_unlock(&c->mu);
+        free(job);
+        return HERALD_ESHUTDOWN;
+    }
+    if (c->tail)
+        c->tail->next = job;
+    else
+        c->head = job;
+    c->tail = job;
+    pthread_mutex_unlock(&c->mu);
+    /* After the unlock, so the committer does not wake into a held mutex. */
+    pthread_cond_signal(&c->work);
+    return 0;
+}
+
+/* A blocked caller's wait. A semaphore, not a condition variable under the
+ * committer's mutex: a woken caller then queued for that mutex (still held
+ * while the committer woke the rest), one more sleep and wake per request.
+ * sem_post() may be the last use of the wait, which then leaves the
+ * caller's stack at once: POSIX allows destroying a semaphore as soon as
+ * sem_wait() returns. */
+struct wait {
+    sem_t posted;
+    int rc;
+};
+
+static void wait_done(void *arg, int rc)
+{
+    struct wait *w = arg;
+    w->rc = rc;
+    sem_post(&w->posted);
+}
+
 int committer_submit(struct committer *c, struct store_ingest *items, size_t n)
 {
     if (n == 0)
         return 0;
-    struct job job = {.items = items, .n = n, .rc = HERALD_ESTORE};
-    pthread_cond_init(&job.done_cv, NULL);
-    pthread_mutex_lock(&c->mu);
-    if (c->stopping) {
-        pthread_mutex_unlock(&c->mu);
-        pthread_cond_destroy(&job.done_cv);
-        return HERALD_ESHUTDOWN;
+    struct wait w = {.rc = HERALD_ESTORE};
+    sem_init(&w.posted, 0, 0);
+    int rc = committer_submit_async(c, items, n, wait_done, &w);
+    if (rc == 0) {
+        while (sem_wait(&w.posted) != 0) /* EINTR: a signal, not the commit */
+            ;
+        rc = w.rc;
     }
-    if (c->tail)
-        c->tail->next = &job;
-    else
-        c->head = &job;
-    c->tail = &job;
-    pthread_cond_signal(&c->work);
-    while (!job.done)
-        pthread_cond_wait(&job.done_cv, &c->mu);
-    pthread_mutex_unlock(&c->mu);
-    pthread_cond_destroy(&job.done_cv);
-    return job.rc;
+    sem_destroy(&w.posted);
+    return rc;
 }
 
 void committer_stop(struct committer *c)

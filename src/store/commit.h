@@ -30,6 +30,18 @@ int committer_start(struct committer **out, struct store *s, size_t max_batch,
  * filled in place. HERALD_ESHUTDOWN after committer_stop began. */
 int committer_submit(struct committer *c, struct store_ingest *items, size_t n);
 
+/* Called on the committer thread once a submission's items are durable
+ * (rc 0, items filled in place) or could not be committed (the store's
+ * error). It must not block: every other submission waits behind it. */
+typedef void (*committer_done_fn)(void *arg, int rc);
+
+/* Queues items (n >= 1) without waiting: done(arg, rc) follows exactly
+ * once, on the committer thread; items must stay valid until then.
+ * HERALD_ESHUTDOWN after committer_stop began, and then done is never
+ * called. */
+int committer_submit_async(struct committer *c, struct store_ingest *items, size_t n,
+                           committer_done_fn done, void *arg);
+
 /* Commits what is queued, stops the thread, frees c. NULL is fine. */
 void committer_stop(struct committer *c);
 
