@@ -1071,39 +1071,137 @@ static int fan_get(struct conn *c, struct fan_cache *fc, const char *account_id,
     return fan_load(c, a);
 }
 
-/* Creates one delivery of item to a webhook. A delivery to a disabled
- * webhook (only a test send can make one) starts parked. */
-static int delivery_insert(struct conn *c, struct store_ingest *it, const char *webhook_id,
-                           int max_attempts, bool enabled)
-{
+/* Rows per multi-row INSERT: sqlite_sql.h's EVT_INSERT_16, DLV_INSERT_16. */
+#define INGEST_ROWS 16
+
+/* A delivery row waiting in a row_writer. */
+struct dlv_row {
     char id[HERALD_ID_MAX];
-    id_new(id, "dlv", it->created_at);
+    const struct store_ingest *it;
+    const char *webhook_id; /* the fan cache's or the item's: valid through ingest_items() */
+    int max_attempts;
+    bool enabled;
+};
+
+/* An ingest transaction's new rows, written INGEST_ROWS to a statement:
+ * each statement run costs its own setup, halt and reset, about a fifth
+ * of a row's cost alone. Rows wait here only while nothing reads them:
+ * rows_flush() runs before an idempotency lookup, a test send and at the
+ * end of ingest_items(). Bound strings are borrowed (SQLITE_STATIC) from
+ * the items, the fan cache and the rows themselves. */
+struct row_writer {
+    const struct store_ingest *events[INGEST_ROWS];
+    size_t n_events;
+    struct dlv_row dlv[INGEST_ROWS];
+    size_t n_dlv;
+};
+
+/* Binds EVT_ROW's 6 parameters after the first `at`. */
+static void bind_event_row(sqlite3_stmt *st, int at, const struct store_ingest *it)
+{
+    bind_text(st, at + 1, it->id);
+    bind_text(st, at + 2, it->account_id);
+    bind_text(st, at + 3, it->type);
+    bind_text_n(st, at + 4, it->data, it->data_len);
+    bind_text(st, at + 5, it->idempotency_key);
+    bind_int(st, at + 6, it->created_at);
+}
+
+/* Binds DLV_ROW's 12 parameters after the first `at`. A delivery to a
+ * disabled webhook (only a test send can make one) starts parked: no
+ * due_at. */
+static void bind_dlv_row(sqlite3_stmt *st, int at, const struct dlv_row *r)
+{
+    const struct store_ingest *it = r->it;
     bool leased = it->lease_owner != NULL;
-    sqlite3_stmt *st = c->st[ST_DLV_INSERT];
-    bind_text(st, 1, id);
-    bind_text(st, 2, it->id);
-    bind_text(st, 3, webhook_id);
-    bind_text(st, 4, it->account_id);
-    bind_text(st, 5, leased ? "in_flight" : "pending");
-    bind_int(st, 6, it->max_attempts > 0 ? it->max_attempts : max_attempts);
-    bind_int(st, 7, it->created_at);
-    bind_text(st, 8, it->lease_owner);
-    bind_int(st, 9, leased ? it->lease_until : 0);
-    if (enabled)
-        bind_int(st, 10, leased ? it->lease_until : it->created_at);
+    bind_text(st, at + 1, r->id);
+    bind_text(st, at + 2, it->id);
+    bind_text(st, at + 3, r->webhook_id);
+    bind_text(st, at + 4, it->account_id);
+    bind_text(st, at + 5, leased ? "in_flight" : "pending");
+    bind_int(st, at + 6, it->max_attempts > 0 ? it->max_attempts : r->max_attempts);
+    bind_int(st, at + 7, it->created_at); /* next_attempt_at */
+    bind_text(st, at + 8, it->lease_owner);
+    bind_int(st, at + 9, leased ? it->lease_until : 0);
+    if (r->enabled)
+        bind_int(st, at + 10, leased ? it->lease_until : it->created_at);
     else
-        sqlite3_bind_null(st, 10);
-    int rc = run(c, st);
-    if (rc != 0)
-        return rc;
-    count_move(c, -1, leased ? CNT_IN_FLIGHT : CNT_PENDING, 1);
+        sqlite3_bind_null(st, at + 10);
+    bind_int(st, at + 11, it->created_at);
+    bind_int(st, at + 12, it->created_at);
+}
+
+/* Writes the waiting event rows: a full set with one statement, fewer one
+ * by one. */
+static int rows_flush_events(struct conn *c, struct row_writer *w)
+{
+    int rc = 0;
+    if (w->n_events == INGEST_ROWS) {
+        sqlite3_stmt *st = c->st[ST_EVT_INSERT_16];
+        for (size_t i = 0; i < INGEST_ROWS; i++)
+            bind_event_row(st, 6 * (int)i, w->events[i]);
+        rc = run(c, st);
+    } else {
+        for (size_t i = 0; rc == 0 && i < w->n_events; i++) {
+            bind_event_row(c->st[ST_EVT_INSERT], 0, w->events[i]);
+            rc = run(c, c->st[ST_EVT_INSERT]);
+        }
+    }
+    w->n_events = 0;
+    return rc;
+}
+
+static int rows_flush_deliveries(struct conn *c, struct row_writer *w)
+{
+    int rc = 0;
+    if (w->n_dlv == INGEST_ROWS) {
+        sqlite3_stmt *st = c->st[ST_DLV_INSERT_16];
+        for (size_t i = 0; i < INGEST_ROWS; i++)
+            bind_dlv_row(st, 12 * (int)i, &w->dlv[i]);
+        rc = run(c, st);
+    } else {
+        for (size_t i = 0; rc == 0 && i < w->n_dlv; i++) {
+            bind_dlv_row(c->st[ST_DLV_INSERT], 0, &w->dlv[i]);
+            rc = run(c, c->st[ST_DLV_INSERT]);
+        }
+    }
+    w->n_dlv = 0;
+    return rc;
+}
+
+/* Writes every waiting row, events first (each delivery names its event). */
+static int rows_flush(struct conn *c, struct row_writer *w)
+{
+    int rc = rows_flush_events(c, w);
+    if (rc == 0)
+        rc = rows_flush_deliveries(c, w);
+    return rc;
+}
+
+static int event_add(struct conn *c, struct row_writer *w, const struct store_ingest *it)
+{
+    w->events[w->n_events++] = it;
+    return w->n_events == INGEST_ROWS ? rows_flush_events(c, w) : 0;
+}
+
+/* Creates one delivery of item to a webhook (written by the next flush). */
+static int delivery_add(struct conn *c, struct row_writer *w, struct store_ingest *it,
+                        const char *webhook_id, int max_attempts, bool enabled)
+{
+    struct dlv_row *r = &w->dlv[w->n_dlv++];
+    id_new(r->id, "dlv", it->created_at);
+    r->it = it;
+    r->webhook_id = webhook_id;
+    r->max_attempts = max_attempts;
+    r->enabled = enabled;
+    count_move(c, -1, it->lease_owner ? CNT_IN_FLIGHT : CNT_PENDING, 1);
     if (it->deliveries++ == 0)
-        str_copy(it->first_delivery_id, sizeof it->first_delivery_id, id);
-    return 0;
+        str_copy(it->first_delivery_id, sizeof it->first_delivery_id, r->id);
+    return w->n_dlv == INGEST_ROWS ? rows_flush(c, w) : 0;
 }
 
 /* The test-send path: one delivery to a named webhook of the account. */
-static int fan_out_one(struct conn *c, struct store_ingest *it)
+static int fan_out_one(struct conn *c, struct row_writer *w, struct store_ingest *it)
 {
     sqlite3_stmt *st = c->st[ST_WH_TARGET];
     bind_text(st, 1, it->only_webhook_id);
@@ -1121,18 +1219,19 @@ static int fan_out_one(struct conn *c, struct store_ingest *it)
     done(st);
     if (rc != 0)
         return rc;
-    return delivery_insert(c, it, it->only_webhook_id, max_attempts, enabled);
+    return delivery_add(c, w, it, it->only_webhook_id, max_attempts, enabled);
 }
 
-static int fan_out(struct conn *c, struct fan_cache *fc, struct store_ingest *it)
+static int fan_out(struct conn *c, struct fan_cache *fc, struct row_writer *w,
+                   struct store_ingest *it)
 {
     if (it->only_webhook_id)
-        return fan_out_one(c, it);
+        return fan_out_one(c, w, it);
     struct fan_account *a;
     int rc = fan_get(c, fc, it->account_id, &a);
     for (size_t i = 0; rc == 0 && i < a->n; i++)
         if (event_patterns_match(&a->hooks[i].pat, it->type))
-            rc = delivery_insert(c, it, a->hooks[i].id, a->hooks[i].max_attempts, true);
+            rc = delivery_add(c, w, it, a->hooks[i].id, a->hooks[i].max_attempts, true);
     return rc;
 }
 
@@ -1184,7 +1283,8 @@ static int check_idempotency(struct conn *c, struct store_ingest *it, bool *dup)
     return run(c, st);
 }
 
-static int ingest_one(struct conn *c, struct fan_cache *fc, struct store_ingest *it)
+static int ingest_one(struct conn *c, struct fan_cache *fc, struct row_writer *w,
+                      struct store_ingest *it)
 {
     it->deliveries = 0;
     it->duplicate = false;
@@ -1193,21 +1293,18 @@ static int ingest_one(struct conn *c, struct fan_cache *fc, struct store_ingest 
         return HERALD_EINVAL;
     str_copy(it->out_type, sizeof it->out_type, it->type);
 
-    bool dup;
-    int rc = check_idempotency(c, it, &dup);
+    /* What the lookup and the test send read must be written first: an
+     * earlier item of this transaction may hold the same key. */
+    int rc = it->idempotency_key || it->only_webhook_id ? rows_flush(c, w) : 0;
+    bool dup = false;
+    if (rc == 0)
+        rc = check_idempotency(c, it, &dup);
     if (rc != 0 || dup)
         return rc;
-    sqlite3_stmt *st = c->st[ST_EVT_INSERT];
-    bind_text(st, 1, it->id);
-    bind_text(st, 2, it->account_id);
-    bind_text(st, 3, it->type);
-    bind_text_n(st, 4, it->data, it->data_len);
-    bind_text(st, 5, it->idempotency_key);
-    bind_int(st, 6, it->created_at);
-    rc = run(c, st);
+    rc = event_add(c, w, it);
     if (rc != 0)
         return rc;
-    return fan_out(c, fc, it);
+    return fan_out(c, fc, w, it);
 }
 
 /* The body of ingest and of record's emit[]: inside the caller's write
@@ -1215,9 +1312,12 @@ static int ingest_one(struct conn *c, struct fan_cache *fc, struct store_ingest 
 static int ingest_items(struct conn *c, struct store_ingest *items, size_t n)
 {
     struct fan_cache fc = {0};
+    struct row_writer w = {.n_events = 0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = ingest_one(c, &fc, &items[i]);
+        rc = ingest_one(c, &fc, &w, &items[i]);
+    if (rc == 0)
+        rc = rows_flush(c, &w);
     fan_cache_release(&fc);
     return rc;
 }

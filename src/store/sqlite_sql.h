@@ -26,6 +26,19 @@
 
 #define EVT_COLS "id, account_id, type, payload, idempotency_key, created_at"
 
+/* One row of the ingest INSERTs, whose parameters are plain ? in order
+ * (not ?N): the multi-row variants repeat the row, and the single-row one
+ * shares their binder (sqlite.c, bind_event_row and bind_dlv_row). */
+#define EVT_ROW "(?, ?, ?, ?, ?, ?)"
+#define DLV_ROW "(?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)"
+#define DLV_INSERT_INTO                                                                            \
+    "INSERT INTO deliveries (id, event_id, webhook_id, account_id, status,"                        \
+    " attempts, max_attempts, next_attempt_at, lease_owner, lease_expires_at,"                     \
+    " due_at, created_at, updated_at) VALUES "
+#define ROWS_4(r) r ", " r ", " r ", " r
+/* INGEST_ROWS in sqlite.c */
+#define ROWS_16(r) ROWS_4(r) ", " ROWS_4(r) ", " ROWS_4(r) ", " ROWS_4(r)
+
 #define DLV_COLS                                                                                   \
     "id, event_id, webhook_id, account_id, status, attempts, max_attempts, next_attempt_at,"       \
     " created_at, updated_at"
@@ -152,16 +165,15 @@
     X(EVT_BY_KEY, "SELECT id, type, created_at FROM events"                                        \
                   " WHERE account_id = ?1 AND idempotency_key = ?2")                               \
     X(EVT_CLEAR_KEY, "UPDATE events SET idempotency_key = NULL WHERE id = ?1")                     \
-    X(EVT_INSERT, "INSERT INTO events (" EVT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)")             \
+    X(EVT_INSERT, "INSERT INTO events (" EVT_COLS ") VALUES " EVT_ROW)                             \
+    X(EVT_INSERT_16, "INSERT INTO events (" EVT_COLS ") VALUES " ROWS_16(EVT_ROW))                 \
     X(EVT_GET, "SELECT " EVT_COLS " FROM events WHERE id = ?1 AND account_id = ?2")                \
     X(EVT_LIST, "SELECT " EVT_COLS " FROM events" EVT_FILTER                                       \
                 " ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6")                           \
     X(EVT_COUNT, "SELECT COUNT(*) FROM events" EVT_FILTER)                                         \
                                                                                                    \
-    X(DLV_INSERT, "INSERT INTO deliveries (id, event_id, webhook_id, account_id, status,"          \
-                  " attempts, max_attempts, next_attempt_at, lease_owner, lease_expires_at,"       \
-                  " due_at, created_at, updated_at)"                                               \
-                  " VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?7, ?7)")                  \
+    X(DLV_INSERT, DLV_INSERT_INTO DLV_ROW)                                                         \
+    X(DLV_INSERT_16, DLV_INSERT_INTO ROWS_16(DLV_ROW))                                             \
     X(DLV_COUNT_EVENT, "SELECT COUNT(*) FROM deliveries WHERE event_id = ?1")                      \
     X(DLV_GET, "SELECT " DLV_COLS " FROM deliveries WHERE id = ?1 AND account_id = ?2")            \
     X(DLV_LIST_EVENT, "SELECT " DLV_COLS " FROM deliveries WHERE event_id = ?1"                    \
