@@ -10,9 +10,9 @@
 
 #include "api/handlers.h"
 #include "api/jsonspan.h"
+#include "core/clock.h"
 #include "core/match.h"
 #include "core/util.h"
-#include "store/commit.h"
 #include "store/store.h"
 
 #define BATCH_MAX 1000
@@ -31,15 +31,27 @@ static bool idempotency_key_ok(const char *k)
     return true;
 }
 
-/* Refuses a \u0000 escape in the event object at obj_span outside its raw
- * member (see req_object_raw), naming the field. */
+/* The name of an event's field in error answers: "type" for a single
+ * event, "events[3].type" for one of a batch (index < 0: single). Built
+ * only for an error: formatting it for every event was a visible share of
+ * a batch's cost. */
+static const char *field_of(char *buf, size_t cap, int index, const char *name)
+{
+    if (index < 0)
+        snprintf(buf, cap, "%.40s", name);
+    else
+        snprintf(buf, cap, "events[%d].%.40s", index, name);
+    return buf;
+}
+
+/* Refuses a \u0000 escape in the event object at obj_span outside exempt
+ * (its raw member's span within the object, see req_object_raw), naming
+ * the field. */
 static bool nul_free(struct api_req *rq, struct api_resp *rs, struct json_span obj_span,
-                     const char *raw_member, const char *prefix)
+                     struct json_span exempt, int index)
 {
     const char *s = rq->body + obj_span.start;
     size_t len = obj_span.end - obj_span.start;
-    struct json_span exempt = {0, 0};
-    json_member_span(s, len, raw_member, &exempt);
     long at = 0;
     while ((at = json_find_nul_escape(s, len, (size_t)at)) >= 0) {
         if ((size_t)at >= exempt.start && (size_t)at < exempt.end) {
@@ -48,7 +60,7 @@ static bool nul_free(struct api_req *rq, struct api_resp *rs, struct json_span o
         }
         char key[48] = "", field[96];
         json_member_at(s, len, (size_t)at, key, sizeof key);
-        snprintf(field, sizeof field, "%s%s", prefix, key);
+        field_of(field, sizeof field, index, key);
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
                    "%s must not contain NUL characters", field);
         return false;
@@ -57,10 +69,10 @@ static bool nul_free(struct api_req *rq, struct api_resp *rs, struct json_span o
 }
 
 /* Checks one event object {"type","data","id"} found at obj_span of the
- * raw body and fills item (pointers into body and the cJSON tree). field
- * prefixes error fields ("" or "events[3]."). */
+ * raw body and fills item (pointers into body and the cJSON tree). index
+ * is its place in a batch, for error fields (-1: a single event). */
 static bool event_item(struct api_req *rq, struct api_resp *rs, const cJSON *obj,
-                       struct json_span obj_span, const char *prefix, struct store_ingest *item)
+                       struct json_span obj_span, int index, struct store_ingest *item)
 {
     static const char *const fields[] = {"type", "data", "id", NULL};
     char field[64];
@@ -71,43 +83,48 @@ static bool event_item(struct api_req *rq, struct api_resp *rs, const cJSON *obj
         for (const char *const *f = fields; *f && !known; f++)
             known = strcmp(*f, it->string) == 0;
         if (!known) {
-            snprintf(field, sizeof field, "%s%.40s", prefix, it->string);
-            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field, "unknown field %.40s",
+            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                       field_of(field, sizeof field, index, it->string), "unknown field %.40s",
                        it->string);
             return false;
         }
     }
-    if (!nul_free(rq, rs, obj_span, "data", prefix))
+    /* The span of data, found once: it is exempt from the NUL check and is
+     * what gets stored. */
+    const char *base = rq->body + obj_span.start;
+    struct json_span span = {0, 0};
+    int n_data = json_member_span(base, obj_span.end - obj_span.start, "data", &span);
+    if (!nul_free(rq, rs, obj_span, span, index))
         return false;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
-    snprintf(field, sizeof field, "%stype", prefix);
     if (!cJSON_IsString(type) || !event_type_name_valid(type->valuestring)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
+        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                   field_of(field, sizeof field, index, "type"),
                    type ? "type must be an event type name" : "type is required");
         return false;
     }
     if (!event_type_known(type->valuestring, api_account_type_known, rq)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
+        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                   field_of(field, sizeof field, index, "type"),
                    "unknown event type %s (see GET /v1/event-types)", type->valuestring);
         return false;
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
-    snprintf(field, sizeof field, "%sdata", prefix);
     if (!cJSON_IsObject(data) && !cJSON_IsArray(data)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
+        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                   field_of(field, sizeof field, index, "data"),
                    data ? "data must be a JSON object or array" : "data is required");
         return false;
     }
-    struct json_span span;
-    const char *base = rq->body + obj_span.start;
-    if (json_member_span(base, obj_span.end - obj_span.start, "data", &span) != 1) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field, "data is given twice");
+    if (n_data != 1) {
+        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                   field_of(field, sizeof field, index, "data"), "data is given twice");
         return false;
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-    snprintf(field, sizeof field, "%sid", prefix);
     if (id && !cJSON_IsNull(id) && (!cJSON_IsString(id) || !idempotency_key_ok(id->valuestring))) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
+        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
+                   field_of(field, sizeof field, index, "id"),
                    "id must be 1 to %d printable ASCII characters", IDEMPOTENCY_KEY_MAX);
         return false;
     }
@@ -122,59 +139,147 @@ static bool event_item(struct api_req *rq, struct api_resp *rs, const cJSON *obj
     return true;
 }
 
-static cJSON *ingest_json(const struct store_ingest *item)
+/* The most bytes one accepted event's JSON takes in an answer (ids and
+ * type names are bounded), for the answer buffer's cap. */
+#define INGEST_JSON_MAX (2 * HERALD_ID_MAX + STORE_NAME_MAX + 128)
+
+/* clock_format() of the last time asked for: a batch's events share one
+ * creation time, and formatting it was most of an answer item's cost. */
+struct time_text {
+    int64_t ms;
+    char text[32];
+};
+
+static const char *time_text(struct time_text *tt, int64_t ms)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", item->id);
-    cJSON_AddStringToObject(o, "type", item->out_type[0] ? item->out_type : item->type);
-    json_add_time(o, "timestamp", item->created_at);
-    cJSON_AddNumberToObject(o, "deliveries", item->deliveries);
-    cJSON_AddBoolToObject(o, "duplicate", item->duplicate);
-    return o;
+    if (tt->text[0] == '\0' || tt->ms != ms) {
+        tt->ms = ms;
+        clock_format(ms, tt->text);
+    }
+    return tt->text;
 }
 
-/* Hands items to the group committer; answers 503 when they could not be
- * made durable (nothing was accepted). Not "nothing was stored": a commit
- * whose fsync failed is in the WAL, and a crash before the next commit
- * may let SQLite's recovery keep it (docs/operations.md). */
-static bool commit(struct api_req *rq, struct api_resp *rs, struct store_ingest *items, size_t n)
+/* Appends one accepted event as the API shows it:
+ * {"id","type","timestamp","deliveries","duplicate"}. Written directly,
+ * not through a cJSON tree: building and printing that tree cost as much
+ * as the rest of the answer. Returns 0 or buf.h's error. */
+static int ingest_text(struct buf *b, const struct store_ingest *item, struct time_text *tt)
 {
-    int rc = committer_submit(rq->h->committer, items, n);
+    char n[24];
+    snprintf(n, sizeof n, "%d", item->deliveries);
+    int rc = buf_puts(b, "{\"id\":");
+    if (!rc)
+        rc = json_put_string(b, item->id);
+    if (!rc)
+        rc = buf_puts(b, ",\"type\":");
+    if (!rc)
+        rc = json_put_string(b, item->out_type[0] ? item->out_type : item->type);
+    const char *parts[] = {",\"timestamp\":\"", time_text(tt, item->created_at),
+                           "\",\"deliveries\":", n,
+                           item->duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}"};
+    for (size_t i = 0; !rc && i < sizeof parts / sizeof *parts; i++)
+        rc = buf_puts(b, parts[i]);
+    return rc;
+}
+
+/* An ingest waiting for its group commit (http.h, struct api_pending):
+ * owns what its items point to, except the raw body and header values,
+ * which the server keeps until the request completes. */
+struct ingest_pending {
+    struct api_pending base;
+    cJSON *body; /* the parsed request: types and ids point into it */
+    bool batch;
+    char account_id[HERALD_ID_MAX]; /* the request's auth does not outlive dispatch */
+};
+
+static void ingest_release(struct api_pending *p)
+{
+    struct ingest_pending *ip = (struct ingest_pending *)p;
+    cJSON_Delete(ip->body);
+    free(ip->base.items);
+    free(ip);
+}
+
+/* Answers 503 when the items could not be made durable (nothing was
+ * accepted). Not "nothing was stored": a commit whose fsync failed is in
+ * the WAL, and a crash before the next commit may let SQLite's recovery
+ * keep it (docs/operations.md). */
+static void ingest_finish(struct api_pending *p, int rc, struct api_resp *rs)
+{
+    struct ingest_pending *ip = (struct ingest_pending *)p;
     if (rc) {
         resp_error(rs, HTTP_UNAVAILABLE, "unavailable", NULL,
                    "the event could not be committed; try again (with an Idempotency-Key, "
                    "a retry never creates it twice)");
         resp_header(rs, "Retry-After", "1");
-        return false;
+        return;
     }
-    return true;
+    struct store_ingest *items = p->items;
+    struct buf b;
+    struct time_text tt = {0};
+    buf_init(&b, p->n * INGEST_JSON_MAX + 32);
+    if (!ip->batch) {
+        /* A repeat answers with the first event and 200: nothing new was made. */
+        rc = ingest_text(&b, &items[0], &tt);
+        resp_json_text(rs, items[0].duplicate ? HTTP_OK : HTTP_ACCEPTED, &b, rc);
+        return;
+    }
+    rc = buf_puts(&b, "{\"items\":[");
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        if (i > 0)
+            rc = buf_puts(&b, ",");
+        if (!rc)
+            rc = ingest_text(&b, &items[i], &tt);
+    }
+    if (!rc)
+        rc = buf_puts(&b, "]}");
+    resp_json_text(rs, HTTP_ACCEPTED, &b, rc);
+}
+
+/* Takes body and items (n of them) into a pending commit left in rs. */
+static void ingest_defer(struct api_req *rq, struct api_resp *rs, cJSON *body,
+                         struct store_ingest *items, size_t n, bool batch)
+{
+    struct ingest_pending *ip = xcalloc(1, sizeof *ip);
+    ip->base = (struct api_pending){
+        .items = items, .n = n, .finish = ingest_finish, .release = ingest_release};
+    ip->body = body;
+    ip->batch = batch;
+    str_copy(ip->account_id, sizeof ip->account_id, rq->auth.account_id);
+    for (size_t i = 0; i < n; i++)
+        items[i].account_id = ip->account_id;
+    rs->pending = &ip->base;
 }
 
 void api_event_publish(struct api_req *rq, struct api_resp *rs)
 {
     cJSON *body = NULL;
-    struct store_ingest item;
+    struct store_ingest *item = xcalloc(1, sizeof *item);
     if (!req_object_raw(rq, rs, false, "data", &body, NULL))
-        goto out;
+        goto fail;
     struct json_span whole = {0, rq->body_len};
-    if (!event_item(rq, rs, body, whole, "", &item))
-        goto out;
+    if (!event_item(rq, rs, body, whole, -1, item))
+        goto fail;
     const char *key = req_header(rq, "Idempotency-Key");
     if (key) {
         if (!idempotency_key_ok(key)) {
             resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "Idempotency-Key",
                        "Idempotency-Key must be 1 to %d printable ASCII characters",
                        IDEMPOTENCY_KEY_MAX);
-            goto out;
+            goto fail;
         }
-        item.idempotency_key = key; /* the header wins over the body's id */
+        item->idempotency_key = key; /* the header wins over the body's id */
     }
-    if (!commit(rq, rs, &item, 1))
-        goto out;
-    /* A repeat answers with the first event and 200: nothing new was made. */
-    resp_json(rs, item.duplicate ? HTTP_OK : HTTP_ACCEPTED, ingest_json(&item));
-out:
+    ingest_defer(rq, rs, body, item, 1, false);
+    return;
+fail:
+    free(item);
     cJSON_Delete(body);
+}
+
+bool api_handler_commits(api_handler fn)
+{
+    return fn == api_event_publish || fn == api_event_batch;
 }
 
 /* Refuses two events of one batch with the same idempotency key. */
@@ -205,48 +310,44 @@ void api_event_batch(struct api_req *rq, struct api_resp *rs)
     struct json_span *spans = NULL;
     if (!req_object_raw(rq, rs, false, "events", &body, NULL) ||
         !req_known_fields(body, fields, rs))
-        goto out;
+        goto fail;
     const cJSON *events = cJSON_GetObjectItemCaseSensitive(body, "events");
     int n = cJSON_GetArraySize(events);
     if (!cJSON_IsArray(events) || n < 1 || n > BATCH_MAX) {
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "events",
                    "events must be a list of 1 to %d events", BATCH_MAX);
-        goto out;
+        goto fail;
     }
     struct json_span arr;
     if (json_member_span(rq->body, rq->body_len, "events", &arr) != 1) {
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "events", "events is given twice");
-        goto out;
+        goto fail;
     }
     spans = xcalloc((size_t)n, sizeof *spans);
     items = xcalloc((size_t)n, sizeof *items);
     if (json_array_spans(rq->body + arr.start, arr.end - arr.start, spans, (size_t)n) != n) {
         resp_error(rs, HTTP_BAD_REQUEST, "malformed_json", "events", "events is not well-formed");
-        goto out;
+        goto fail;
     }
     const cJSON *ev = events->child;
     for (int i = 0; i < n; i++, ev = ev->next) {
-        char prefix[32];
-        snprintf(prefix, sizeof prefix, "events[%d].", i);
         if (!cJSON_IsObject(ev)) {
-            prefix[strlen(prefix) - 1] = '\0';
-            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", prefix,
+            char field[32];
+            snprintf(field, sizeof field, "events[%d]", i);
+            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
                        "each event must be an object");
-            goto out;
+            goto fail;
         }
         struct json_span abs = {arr.start + spans[i].start, arr.start + spans[i].end};
-        if (!event_item(rq, rs, ev, abs, prefix, &items[i]))
-            goto out;
+        if (!event_item(rq, rs, ev, abs, i, &items[i]))
+            goto fail;
     }
-    if (!batch_keys_unique(rs, items, (size_t)n) || !commit(rq, rs, items, (size_t)n))
-        goto out;
-    cJSON *list = cJSON_CreateArray();
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(list, ingest_json(&items[i]));
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddItemToObject(doc, "items", list);
-    resp_json(rs, HTTP_ACCEPTED, doc);
-out:
+    if (!batch_keys_unique(rs, items, (size_t)n))
+        goto fail;
+    free(spans);
+    ingest_defer(rq, rs, body, items, (size_t)n, true);
+    return;
+fail:
     free(items);
     free(spans);
     cJSON_Delete(body);

@@ -15,6 +15,8 @@
 
 void resp_release(struct api_resp *rs)
 {
+    if (rs->pending)
+        rs->pending->release(rs->pending);
     free(rs->body);
     for (size_t i = 0; i < rs->n_headers; i++)
         free(rs->headers[i].value);
@@ -66,6 +68,37 @@ void resp_json(struct api_resp *rs, int status, cJSON *doc)
     rs->body = text;
     rs->len = strlen(text);
     rs->content_type = API_JSON_TYPE;
+}
+
+void resp_json_text(struct api_resp *rs, int status, struct buf *b, int append_rc)
+{
+    if (append_rc) {
+        buf_release(b);
+        resp_internal(rs);
+        return;
+    }
+    reset_body(rs);
+    rs->status = status;
+    rs->body = buf_detach(b, &rs->len);
+    rs->content_type = API_JSON_TYPE;
+}
+
+int json_put_string(struct buf *b, const char *s)
+{
+    int rc = buf_append(b, "\"", 1);
+    while (rc == 0 && *s) {
+        /* Runs of bytes that need no escape go in one append. */
+        size_t n = 0;
+        while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
+            n++;
+        rc = buf_append(b, s, n);
+        s += n;
+        if (rc == 0 && *s) {
+            unsigned char c = (unsigned char)*s++;
+            rc = c == '"' || c == '\\' ? buf_printf(b, "\\%c", c) : buf_printf(b, "\\u%04x", c);
+        }
+    }
+    return rc ? rc : buf_append(b, "\"", 1);
 }
 
 void resp_empty(struct api_resp *rs, int status)
@@ -153,10 +186,15 @@ static bool looks_like_json(const char *s, size_t n)
 static bool refuse_nul(struct api_req *rq, struct api_resp *rs, const char *raw_member)
 {
     struct json_span exempt = {0, 0};
-    if (raw_member)
-        json_member_span(rq->body, rq->body_len, raw_member, &exempt);
+    bool exempt_found = false;
     long at = 0;
     while ((at = json_find_nul_escape(rq->body, rq->body_len, (size_t)at)) >= 0) {
+        /* Located only when needed: a walk over the whole body, and
+         * almost no body holds an escaped NUL. */
+        if (raw_member && !exempt_found) {
+            json_member_span(rq->body, rq->body_len, raw_member, &exempt);
+            exempt_found = true;
+        }
         if ((size_t)at >= exempt.start && (size_t)at < exempt.end) {
             at = (long)exempt.end;
             continue;

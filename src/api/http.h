@@ -19,6 +19,7 @@
 
 #include "api/validate.h"
 #include "app.h"
+#include "core/buf.h"
 #include "core/id.h"
 
 #define API_MAX_PARAMS 4
@@ -49,10 +50,27 @@ struct api_header {
     char *value;      /* owned */
 };
 
+struct store_ingest;
+struct api_resp;
+
+/* An answer that waits for a group commit (ingest). Such a handler does
+ * not block: it validates, leaves its items in rs->pending (status 0) and
+ * returns; server.c commits them (store/commit.h) while the connection
+ * waits, suspended, and then calls finish with the commit's result (0 or
+ * the store's error) to fill the answer. release frees the whole object,
+ * whether or not the commit happened. */
+struct api_pending {
+    struct store_ingest *items;
+    size_t n;
+    void (*finish)(struct api_pending *p, int rc, struct api_resp *rs);
+    void (*release)(struct api_pending *p);
+};
+
 struct api_resp {
-    int status;              /* 0 until a handler answers */
-    char *body;              /* owned (malloc); NULL with static_body or none */
-    const void *static_body; /* borrowed, lives forever (embedded assets) */
+    int status;                  /* 0 until a handler answers */
+    struct api_pending *pending; /* owned: set instead of an answer (above) */
+    char *body;                  /* owned (malloc); NULL with static_body or none */
+    const void *static_body;     /* borrowed, lives forever (embedded assets) */
     size_t len;
     const char *content_type; /* static; NULL: no body */
     struct api_header headers[API_MAX_HEADERS];
@@ -94,6 +112,15 @@ void resp_header(struct api_resp *rs, const char *name, const char *value);
 
 /* Answers status with doc serialised compactly; takes ownership of doc. */
 void resp_json(struct api_resp *rs, int status, cJSON *doc);
+
+/* Answers status with the JSON text in b (written by hand where a cJSON
+ * tree would cost more than the request); empties b. append_rc is the
+ * first error appending to b met (0: none), which answers 500 instead. */
+void resp_json_text(struct api_resp *rs, int status, struct buf *b, int append_rc);
+
+/* Appends s to b as a JSON string, quotes included. Returns 0 or buf.h's
+ * error. */
+int json_put_string(struct buf *b, const char *s);
 
 /* Answers with no body (204). */
 void resp_empty(struct api_resp *rs, int status);

@@ -156,12 +156,34 @@ static bool scan_utf8(const char *s, size_t len, size_t *pos, struct keybuf *k)
     return true;
 }
 
+/* Bytes a string may hold as they are: printable ASCII but the quote
+ * (0x22) and the backslash (0x5c). */
+/* clang-format off */
+static const bool plain[256] = {
+    [0x20] =
+    /* 0x20 */ 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x30 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x50 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x70 */ 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+/* clang-format on */
+
 /* A string whose opening quote is s[*pos]; *pos ends after the closing
  * quote. When k is non-NULL the decoded bytes are collected into it. */
 static bool scan_string(const char *s, size_t len, size_t *pos, struct keybuf *k)
 {
     size_t p = *pos + 1;
     while (p < len) {
+        /* Plain ASCII needs no check beyond its range and nothing kept
+         * when no key is collected: the common case (values, payloads),
+         * and most of a batch's parsing time before this loop. */
+        if (!k)
+            while (p < len && plain[(unsigned char)s[p]])
+                p++;
+        if (p >= len)
+            break;
         unsigned char c = (unsigned char)s[p];
         if (c == '"') {
             *pos = p + 1;
@@ -403,22 +425,17 @@ long json_array_spans(const char *s, size_t len, struct json_span *out, size_t m
 
 long json_find_nul_escape(const char *s, size_t len, size_t from)
 {
-    bool in_string = false;
-    /* The scan starts outside any string, so it must start at 0 and skip
-     * hits before from rather than start in the middle. */
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!in_string) {
-            in_string = c == '"';
-            continue;
-        }
-        if (c == '"') {
-            in_string = false;
-        } else if (c == '\\') {
-            if (i >= from && len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0)
-                return (long)i;
-            i++; /* the escaped character never ends the string */
-        }
+    /* In strict JSON a backslash occurs only inside strings, always as
+     * the start of an escape, so jumping from one to the next is enough.
+     * The walk starts at 0, not at from: from may be the second byte of
+     * an escaped backslash. */
+    size_t i = 0;
+    const char *b;
+    while (i < len && (b = memchr(s + i, '\\', len - i)) != NULL) {
+        i = (size_t)(b - s);
+        if (i >= from && len - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0)
+            return (long)i;
+        i += 2; /* the escaped character is never a backslash of its own */
     }
     return -1;
 }

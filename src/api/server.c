@@ -1,12 +1,20 @@
 /* server.c — the libmicrohttpd daemon: reads requests (body capped),
  * routes them, authenticates, runs the handler and sends its answer.
  *
- * One thread per connection: ingest handlers block until the group commit
- * made their events durable, and a blocked handler must not stall other
- * clients. Connection count, per-IP connections, idle time and header
- * memory are all bounded (DESIGN.md §6). */
+ * An event loop (epoll, a small pool of threads) reads and writes every
+ * connection. Ingest requests are parsed and validated on it, then their
+ * connection is suspended while the group commit makes their events
+ * durable: the committer resumes it, and the loop sends the 202. Under load
+ * one wake-up of a loop thread answers many requests, where a thread per
+ * connection cost two sleeps and two wake-ups per request (two thirds of
+ * ingest's CPU went to switching threads). Every other handler may block
+ * on the store, so it runs on a worker thread while its connection is
+ * suspended; a slow query never stalls other clients. Connection count,
+ * per-IP connections, idle time and header memory are all bounded
+ * (DESIGN.md §6). */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +31,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "store/commit.h"
 
 /* Connection count, per-IP connections, idle time: herald_config
  * (max_connections, max_connections_per_ip, idle_timeout_s). */
@@ -41,6 +50,24 @@
 #define KEY_RATE_TABLE 4096
 /* How often the watchdog looks for overdue requests. */
 #define WATCHDOG_CHECK_MS 250
+/* Event loop threads: the loop only moves bytes and validates ingest
+ * requests, so about one per core. */
+#define LOOP_THREADS 2
+/* Threads running the handlers that may block (all but ingest): this many
+ * slow store queries at once before further ones queue. */
+#define WORKER_THREADS 8
+
+struct req_ctx;
+
+/* The worker threads and their queue of parked requests. */
+struct workers {
+    pthread_mutex_t mu;
+    pthread_cond_t work;
+    struct req_ctx *head, *tail;
+    bool stopping;
+    pthread_t threads[WORKER_THREADS];
+    size_t n_threads;
+};
 
 struct api_server {
     struct MHD_Daemon *daemon;
@@ -49,15 +76,33 @@ struct api_server {
     struct ratelimit *key_rate;  /* per API key; NULL when off */
     struct ratelimit *auth_fail; /* failed authentications per client IP; NULL when off */
     struct watchdog *watchdog;   /* request read deadlines (slowloris) */
+    struct workers workers;
+    /* Connections suspended and not yet answered: api_stop() waits for
+     * them (libmicrohttpd must not stop with one suspended), and once
+     * stopping is set no request is parked any more. */
+    pthread_mutex_t park_mu;
+    pthread_cond_t unparked;
+    size_t parked;
+    bool stopping;
 };
 
-/* State of one request while its body arrives. */
+/* State of one request while its body arrives, and while it is parked
+ * (its connection suspended) until a worker or the committer is done. */
 struct req_ctx {
     struct buf body;
     bool too_big;
-    bool answered; /* a response was queued before the body was read */
+    bool answered; /* a response was queued, or the request is being handled */
     size_t discarded;
     int64_t started; /* monotonic ms */
+    /* Parked: */
+    bool parked;          /* counted in api_server.parked */
+    bool ready;           /* the worker or the commit is done: answer rs */
+    int commit_rc;        /* the commit's result, for rs.pending */
+    struct api_resp rs;   /* the answer being made */
+    struct route_match m; /* the route a worker runs */
+    struct MHD_Connection *conn;
+    const char *url, *method; /* libmicrohttpd's, valid until the request completes */
+    struct req_ctx *next;     /* in the workers' queue */
 };
 
 /* The watch on_connection() made for conn (NULL only if it had no socket). */
@@ -162,8 +207,37 @@ static bool authenticate(struct api_server *srv, struct api_req *rq, struct api_
     return true;
 }
 
-static void dispatch(struct api_server *srv, struct req_ctx *c, struct MHD_Connection *conn,
-                     const char *url, const char *method, struct api_resp *rs)
+/* Finds the route for the request; false when it is answered here (413,
+ * 404, 405, an embedded asset). */
+static bool route(struct api_server *srv, struct req_ctx *c, const char *url, const char *method,
+                  struct route_match *m, struct api_resp *rs)
+{
+    if (c->too_big) {
+        resp_error(rs, HTTP_TOO_LARGE, "too_large", NULL, "the body exceeds %zu bytes",
+                   srv->h->cfg.max_body);
+        return false;
+    }
+    router_match(api_routes, method, url, m);
+    if (m->route)
+        return true;
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (get && !m->path_known && api_asset(url, rs))
+        return false;
+    if (m->path_known) {
+        resp_error(rs, HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
+                   "%s is not allowed here; allowed: %s", method, m->allow);
+        resp_header(rs, MHD_HTTP_HEADER_ALLOW, m->allow);
+    } else {
+        resp_error(rs, HTTP_NOT_FOUND, "not_found", NULL, "no such route");
+    }
+    return false;
+}
+
+/* Authenticates and runs m's handler, which fills rs (or, for ingest,
+ * leaves a pending commit in it). */
+static void run_route(struct api_server *srv, struct req_ctx *c, struct MHD_Connection *conn,
+                      const char *url, const char *method, const struct route_match *m,
+                      struct api_resp *rs)
 {
     struct api_req rq = {
         .h = srv->h,
@@ -174,32 +248,13 @@ static void dispatch(struct api_server *srv, struct req_ctx *c, struct MHD_Conne
         .body_len = c->body.len,
         .now = clock_now_ms(),
     };
-    struct route_match m;
-    if (c->too_big) {
-        resp_error(rs, HTTP_TOO_LARGE, "too_large", NULL, "the body exceeds %zu bytes",
-                   srv->h->cfg.max_body);
+    memcpy(rq.params, m->params, sizeof rq.params);
+    rq.n_params = m->n_params;
+    if (m->route->auth != ROUTE_PUBLIC &&
+        !authenticate(srv, &rq, rs, m->route->auth == ROUTE_ADMIN))
         return;
-    }
-    router_match(api_routes, method, url, &m);
-    if (!m.route) {
-        bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-        if (get && !m.path_known && api_asset(url, rs))
-            return;
-        if (m.path_known) {
-            resp_error(rs, HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL,
-                       "%s is not allowed here; allowed: %s", method, m.allow);
-            resp_header(rs, MHD_HTTP_HEADER_ALLOW, m.allow);
-        } else {
-            resp_error(rs, HTTP_NOT_FOUND, "not_found", NULL, "no such route");
-        }
-        return;
-    }
-    memcpy(rq.params, m.params, sizeof rq.params);
-    rq.n_params = m.n_params;
-    if (m.route->auth != ROUTE_PUBLIC && !authenticate(srv, &rq, rs, m.route->auth == ROUTE_ADMIN))
-        return;
-    m.route->fn(&rq, rs);
-    if (rs->status == 0) /* a handler that forgot to answer is a bug, not a 200 */
+    m->route->fn(&rq, rs);
+    if (rs->status == 0 && !rs->pending) /* a handler that forgot to answer is a bug, not a 200 */
         resp_error(rs, HTTP_INTERNAL, "internal", NULL, "the request could not be answered");
 }
 
@@ -264,6 +319,168 @@ static enum MHD_Result take_body(struct api_server *srv, struct req_ctx *c, cons
     return MHD_YES;
 }
 
+/* Suspends conn until resume(c); false once the server is stopping (the
+ * caller then handles the request on the spot). */
+static bool park(struct api_server *srv, struct req_ctx *c, struct MHD_Connection *conn,
+                 const char *url, const char *method)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    bool ok = !srv->stopping;
+    if (ok)
+        srv->parked++;
+    pthread_mutex_unlock(&srv->park_mu);
+    if (!ok)
+        return false;
+    c->parked = true;
+    c->conn = conn;
+    c->url = url;
+    c->method = method;
+    MHD_suspend_connection(conn);
+    return true;
+}
+
+/* From the worker or the committer: c's answer (or commit result) is in.
+ * libmicrohttpd's resume takes its lock, which the loop thread takes too
+ * before it looks at c again: what was written to c before is seen. */
+static void resume(struct req_ctx *c)
+{
+    c->ready = true;
+    MHD_resume_connection(c->conn);
+}
+
+static void unpark(struct api_server *srv, struct req_ctx *c)
+{
+    if (!c->parked)
+        return;
+    c->parked = false;
+    pthread_mutex_lock(&srv->park_mu);
+    if (--srv->parked == 0)
+        pthread_cond_broadcast(&srv->unparked);
+    pthread_mutex_unlock(&srv->park_mu);
+}
+
+static void on_committed(void *arg, int rc)
+{
+    struct req_ctx *c = arg;
+    c->commit_rc = rc;
+    resume(c);
+}
+
+static void *worker_main(void *arg)
+{
+    struct api_server *srv = arg;
+    struct workers *w = &srv->workers;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->work, &w->mu);
+        struct req_ctx *c = w->head;
+        if (!c)
+            break;
+        w->head = c->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        run_route(srv, c, c->conn, c->url, c->method, &c->m, &c->rs);
+        resume(c);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static void workers_push(struct workers *w, struct req_ctx *c)
+{
+    c->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = c;
+    else
+        w->head = c;
+    w->tail = c;
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_signal(&w->work);
+}
+
+/* w's lock and condition variable are initialised (api_start). */
+static int workers_start(struct api_server *srv)
+{
+    struct workers *w = &srv->workers;
+    for (; w->n_threads < WORKER_THREADS; w->n_threads++)
+        if (pthread_create(&w->threads[w->n_threads], NULL, worker_main, srv) != 0)
+            return HERALD_EIO;
+    return 0;
+}
+
+/* Joins the threads workers_start() made; every parked request must have
+ * been answered (api_stop). */
+static void workers_stop(struct workers *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < w->n_threads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+}
+
+/* An ingest: validated here on the loop; its connection waits, suspended,
+ * for the group commit (or, once stopping, this thread does). */
+static enum MHD_Result handle_ingest(struct api_server *srv, struct req_ctx *c,
+                                     struct MHD_Connection *conn, const char *url,
+                                     const char *method, const struct route_match *m)
+{
+    struct api_resp *rs = &c->rs;
+    run_route(srv, c, conn, url, method, m, rs);
+    struct api_pending *p = rs->pending;
+    if (!p)
+        return answer_now(conn, c, url, method, rs);
+    struct committer *committer = srv->h->committer;
+    int rc = HERALD_ESHUTDOWN;
+    if (park(srv, c, conn, url, method)) {
+        rc = committer_submit_async(committer, p->items, p->n, on_committed, c);
+        if (rc == 0)
+            return MHD_YES;
+        on_committed(c, rc); /* answered once resumed */
+        return MHD_YES;
+    }
+    rc = committer_submit(committer, p->items, p->n);
+    p->finish(p, rc, rs);
+    return answer_now(conn, c, url, method, rs);
+}
+
+/* The whole request is in: answers it now, or parks it (handle_ingest, or
+ * a worker for a handler that may block). */
+static enum MHD_Result handle(struct api_server *srv, struct req_ctx *c,
+                              struct MHD_Connection *conn, const char *url, const char *method)
+{
+    if (!route(srv, c, url, method, &c->m, &c->rs))
+        return answer_now(conn, c, url, method, &c->rs);
+    if (api_handler_commits(c->m.route->fn))
+        return handle_ingest(srv, c, conn, url, method, &c->m);
+    if (park(srv, c, conn, url, method)) {
+        workers_push(&srv->workers, c);
+        return MHD_YES;
+    }
+    run_route(srv, c, conn, url, method, &c->m, &c->rs);
+    return answer_now(conn, c, url, method, &c->rs);
+}
+
+/* A parked request, resumed: sends what the worker or the commit made. */
+static enum MHD_Result answer_parked(struct api_server *srv, struct req_ctx *c,
+                                     struct MHD_Connection *conn, const char *url,
+                                     const char *method)
+{
+    struct api_resp *rs = &c->rs;
+    c->ready = false;
+    unpark(srv, c);
+    if (rs->pending && rs->status == 0)
+        rs->pending->finish(rs->pending, c->commit_rc, rs);
+    return answer_now(conn, c, url, method, rs);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -275,15 +492,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return begin(srv, conn, url, method, con_cls);
     if (*upload_size)
         return take_body(srv, c, upload_data, upload_size);
+    if (c->ready)
+        return answer_parked(srv, c, conn, url, method);
     if (c->answered)
         return MHD_YES;
-    struct api_resp rs = {0};
     c->answered = true;
     /* The whole request is in: the read deadline no longer applies (an
      * ingest may now wait for its commit as long as it takes). */
     watchdog_read(srv->watchdog, conn_watch(conn));
-    dispatch(srv, c, conn, url, method, &rs);
-    return answer_now(conn, c, url, method, &rs);
+    return handle(srv, c, conn, url, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -296,6 +513,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     watchdog_rearm(srv->watchdog, conn_watch(conn));
     if (!c)
         return;
+    unpark(srv, c); /* resumed, then closed before it was answered */
+    resp_release(&c->rs);
     buf_release(&c->body);
     free(c);
     *con_cls = NULL;
@@ -363,8 +582,7 @@ int api_start(struct api_server **out, struct herald *h)
         log_kv(LOG_ERROR, "cannot resolve the listen address", "host", h->cfg.listen_host, NULL);
         return rc;
     }
-    unsigned flags =
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
         static const struct in6_addr any = IN6ADDR_ANY_INIT;
         bool wildcard = memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, &any, sizeof any) == 0;
@@ -373,6 +591,10 @@ int api_start(struct api_server **out, struct herald *h)
     const struct herald_config *cfg = &h->cfg;
     struct api_server *srv = xcalloc(1, sizeof *srv);
     srv->h = h;
+    pthread_mutex_init(&srv->park_mu, NULL);
+    pthread_cond_init(&srv->unparked, NULL);
+    pthread_mutex_init(&srv->workers.mu, NULL);
+    pthread_cond_init(&srv->workers.work, NULL);
     if (cfg->rate_limit > 0)
         srv->key_rate = ratelimit_new(cfg->rate_limit,
                                       cfg->rate_burst > 0 ? cfg->rate_burst : 2 * cfg->rate_limit,
@@ -385,9 +607,15 @@ int api_start(struct api_server **out, struct herald *h)
         rc = HERALD_EIO;
         goto fail;
     }
+    if (workers_start(srv)) {
+        log_kv(LOG_ERROR, "cannot start the HTTP server's worker threads", NULL);
+        rc = HERALD_EIO;
+        goto fail;
+    }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)LOOP_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
@@ -403,9 +631,12 @@ int api_start(struct api_server **out, struct herald *h)
     *out = srv;
     return 0;
 fail:
+    workers_stop(&srv->workers);
     watchdog_stop(srv->watchdog);
     ratelimit_free(srv->key_rate);
     ratelimit_free(srv->auth_fail);
+    pthread_mutex_destroy(&srv->park_mu);
+    pthread_cond_destroy(&srv->unparked);
     free(srv);
     return rc;
 }
@@ -419,11 +650,22 @@ void api_stop(struct api_server *srv)
 {
     if (!srv)
         return;
-    /* Joins every connection thread: running handlers finish first, and
-     * every connection's watch is closed before the watchdog goes. */
+    /* Parked requests finish first (their workers and commits still run;
+     * the committer stops after the server), and no new one is parked:
+     * libmicrohttpd must not stop with a connection suspended. */
+    pthread_mutex_lock(&srv->park_mu);
+    srv->stopping = true;
+    while (srv->parked > 0)
+        pthread_cond_wait(&srv->unparked, &srv->park_mu);
+    pthread_mutex_unlock(&srv->park_mu);
+    /* Joins the loop threads; every connection's watch is closed before
+     * the watchdog goes. */
     MHD_stop_daemon(srv->daemon);
+    workers_stop(&srv->workers);
     watchdog_stop(srv->watchdog);
     ratelimit_free(srv->key_rate);
     ratelimit_free(srv->auth_fail);
+    pthread_mutex_destroy(&srv->park_mu);
+    pthread_cond_destroy(&srv->unparked);
     free(srv);
 }
