@@ -4,6 +4,7 @@ checked"): each gets the right 4xx with the JSON error shape, and the data
 is untouched afterwards. Finally no API key is ever in the database files
 or the logs in clear."""
 
+import errno
 import http.client
 import json
 import os
@@ -360,7 +361,13 @@ def raw_protocol_abuse_does_not_hurt_the_server():
         s = socket.create_connection(("127.0.0.1", H.port), timeout=10)
         try:
             s.sendall(p)
-            s.shutdown(socket.SHUT_WR)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                # The server may have answered and closed before the whole
+                # payload was read (a 431 to a 200 KB header): allowed.
+                if e.errno != errno.ENOTCONN:
+                    raise
             data = b""
             while True:
                 try:
