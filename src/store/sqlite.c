@@ -2365,6 +2365,10 @@ static int conn_open(struct conn *c, const char *path, bool first)
 /* A writer checkpoints inline past this (~64 MB of WAL), so the WAL stays
  * bounded should the thread fall behind. */
 #define CHECKPOINT_INLINE_PAGES 16000
+/* Frames left for the step under the write mutex, and the unlocked passes
+ * tried to get there. */
+#define CHECKPOINT_LOCKED_PAGES 64
+#define CHECKPOINT_PASSES 4
 
 /* Runs after every commit on a pooled connection, in the committing
  * thread (sqlite3_wal_hook; it replaces SQLite's own autocheckpoint). */
@@ -2390,7 +2394,14 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
  * not for the whole checkpoint as they did inline). */
 static void checkpoint_once(struct checkpointer *ck)
 {
-    int rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* Writers append while a pass copies: passes repeat (a few at most)
+     * until what is left is small, so the step under the mutex is short. */
+    int log = 0, done = 0, rc = SQLITE_OK;
+    for (int pass = 0; rc == SQLITE_OK && pass < CHECKPOINT_PASSES; pass++) {
+        rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (log - done <= CHECKPOINT_LOCKED_PAGES)
+            break;
+    }
     if (rc == SQLITE_OK) {
         pthread_mutex_lock(ck->write_mu);
         rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
