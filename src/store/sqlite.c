@@ -8,9 +8,10 @@
  *    202 survives power loss; the committer (commit.h) batches many events
  *    into one transaction so the fsync is shared.
  *  - SQLite has one writer per database. Write transactions in this process
- *    take write_mu before BEGIN IMMEDIATE, so they queue on a mutex instead
- *    of spinning in SQLite's busy handler (which sleeps in steps of up to
- *    100 ms); busy_timeout only covers other processes (the CLI).
+ *    take write_mu (a first-come-first-served ticket lock) before BEGIN
+ *    IMMEDIATE, so they queue in order instead of spinning in SQLite's busy
+ *    handler (which sleeps in steps of up to 100 ms); busy_timeout only
+ *    covers other processes (the CLI).
  *  - Deliveries carry due_at (sqlite_schema.h): claim_due and next_due walk
  *    a partial index of claimable rows only.
  *  - Checkpoints (copying the WAL into the database file, with an fsync)
@@ -113,6 +114,49 @@ static void count_move(struct conn *c, int from, int to, int64_t n)
         c->delta[to] += n;
 }
 
+/* The one-writer lock, first come first served. A plain mutex lets the
+ * thread that just released it take it straight back: with ingest
+ * committing back to back, the group commit kept it for seconds while the
+ * dispatcher's claims and results waited, and deliveries fell behind
+ * ingest at well under either's own rate (bench E). */
+struct write_lock {
+    pthread_mutex_t mu;
+    pthread_cond_t turn;
+    uint64_t next, serving; /* tickets */
+};
+
+static void write_lock_init(struct write_lock *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->turn, NULL);
+    w->next = w->serving = 0;
+}
+
+static void write_lock_destroy(struct write_lock *w)
+{
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->turn);
+}
+
+static void write_lock(struct write_lock *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t mine = w->next++;
+    while (w->serving != mine)
+        pthread_cond_wait(&w->turn, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void write_unlock(struct write_lock *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->serving++;
+    bool waiting = w->next != w->serving;
+    pthread_mutex_unlock(&w->mu);
+    if (waiting)
+        pthread_cond_broadcast(&w->turn);
+}
+
 /* The checkpoint thread and its own connection. */
 struct checkpointer {
     pthread_t thread;
@@ -121,7 +165,7 @@ struct checkpointer {
     pthread_cond_t cv;
     bool wanted, stop;
     sqlite3 *db;
-    pthread_mutex_t *write_mu; /* the store's: held for a checkpoint's last step */
+    struct write_lock *write_mu; /* the store's: held for a checkpoint's last step */
     int64_t last_warn;
 };
 
@@ -135,7 +179,7 @@ struct sq {
     int *idle; /* stack of indexes of idle connections */
     int n_idle;
     char *path;
-    pthread_mutex_t write_mu; /* one write transaction at a time */
+    struct write_lock write_mu; /* one write transaction at a time */
 };
 
 static const struct store_ops sqlite_ops;
@@ -326,11 +370,11 @@ static int col_bytes(sqlite3_stmt *st, int i, char **out, size_t *len)
 
 static int tx_open(struct sq *q, struct conn *c)
 {
-    pthread_mutex_lock(&q->write_mu);
+    write_lock(&q->write_mu);
     memset(c->delta, 0, sizeof c->delta);
     int rc = run(c, c->st[ST_BEGIN_WRITE]);
     if (rc != 0)
-        pthread_mutex_unlock(&q->write_mu);
+        write_unlock(&q->write_mu);
     return rc;
 }
 
@@ -407,7 +451,7 @@ static int tx_end(struct sq *q, struct conn *c, int rc)
      * open; SQLite may also have rolled back by itself already. */
     if (rc != 0 && !sqlite3_get_autocommit(c->db))
         run(c, c->st[ST_ROLLBACK]);
-    pthread_mutex_unlock(&q->write_mu);
+    write_unlock(&q->write_mu);
     return rc;
 }
 
@@ -2178,7 +2222,7 @@ static void sq_close(struct store *s)
     pthread_cond_destroy(&q->ck.cv);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
-    pthread_mutex_destroy(&q->write_mu);
+    write_lock_destroy(&q->write_mu);
     free(q->conns);
     free(q->idle);
     free(q->path);
@@ -2403,9 +2447,9 @@ static void checkpoint_once(struct checkpointer *ck)
             break;
     }
     if (rc == SQLITE_OK) {
-        pthread_mutex_lock(ck->write_mu);
+        write_lock(ck->write_mu);
         rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        pthread_mutex_unlock(ck->write_mu);
+        write_unlock(ck->write_mu);
     }
     if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
         return;
@@ -2492,7 +2536,7 @@ int store_sqlite_open(const char *path, int pool, struct store **out)
     q->base.impl = q;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    pthread_mutex_init(&q->write_mu, NULL);
+    write_lock_init(&q->write_mu);
     pthread_mutex_init(&q->ck.mu, NULL);
     pthread_cond_init(&q->ck.cv, NULL);
     q->ck.write_mu = &q->write_mu;
