@@ -119,17 +119,18 @@ void router_match(const struct route *table, const char *method, const char *pat
         size_t np = 0;
         if (!match_pattern(r->pattern, seg, nseg, params, &np))
             continue;
+        if (strcmp(r->method, method) == 0) {
+            /* Found: the Allow list is for a 405 only, so the rest of the
+             * table is not walked (it showed in ingest's profile). */
+            m->route = r;
+            memcpy(m->params, params, sizeof params);
+            m->n_params = np;
+            m->path_known = false;
+            return;
+        }
         allow_add(m, r->method);
         if (strcmp(r->method, "GET") == 0)
             allow_add(m, "HEAD");
-        if (m->route || strcmp(r->method, method) != 0) {
-            m->path_known = true;
-            continue;
-        }
-        m->route = r;
-        memcpy(m->params, params, sizeof params);
-        m->n_params = np;
+        m->path_known = true;
     }
-    if (m->route)
-        m->path_known = false;
 }

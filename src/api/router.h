@@ -37,7 +37,7 @@ extern const struct route api_routes[];
 struct route_match {
     const struct route *route; /* NULL: no route for this method */
     bool path_known;           /* some route matched the path with another method */
-    char allow[64];            /* the methods that match the path, "GET, POST" */
+    char allow[64]; /* the methods that match the path, "GET, POST"; only when no route matched */
     char scratch[ROUTER_PATH_MAX + 1];
     const char *params[API_MAX_PARAMS]; /* point into scratch */
     size_t n_params;

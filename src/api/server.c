@@ -115,6 +115,8 @@ static struct watch *conn_watch(struct MHD_Connection *conn)
 
 static void log_request(const char *method, const char *path, int status, int64_t started)
 {
+    if (!log_enabled(LOG_DEBUG))
+        return;
     char st[8], ms[24];
     snprintf(st, sizeof st, "%d", status);
     snprintf(ms, sizeof ms, "%lld", (long long)(clock_mono_ms() - started));

@@ -14,6 +14,11 @@ void log_set_level(enum log_level level)
     min_level = level;
 }
 
+bool log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
 static void put_json_string(struct buf *b, const char *s)
 {
     buf_append(b, "\"", 1);

@@ -12,10 +12,16 @@
 #ifndef HERALD_CORE_LOG_H
 #define HERALD_CORE_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Lines below this level are dropped; default LOG_INFO. */
 void log_set_level(enum log_level level);
+
+/* True when lines of this level are written: lets a hot path skip
+ * formatting values for a line that would be dropped. */
+bool log_enabled(enum log_level level);
 
 void log_kv(enum log_level level, const char *msg, ...) __attribute__((sentinel));
 
