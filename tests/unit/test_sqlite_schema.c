@@ -174,6 +174,21 @@ static void test_hot_statements_use_no_temp_btree(void **state)
     sqlite3_close(db);
 }
 
+/* Opens the fixture's database through the store, with one account. */
+static struct store *open_with_account(struct fx *f, const char *name, struct store_account *a)
+{
+    char url[400];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 2, &s), 0);
+    memset(a, 0, sizeof *a);
+    a->created_at = 1;
+    id_new(a->id, "acct", 1);
+    snprintf(a->name, sizeof a->name, "%s", name);
+    assert_int_equal(s->ops->account_create(s, a), 0);
+    return s;
+}
+
 static int64_t file_size(const char *path)
 {
     struct stat sb;
@@ -187,15 +202,10 @@ static int64_t file_size(const char *path)
 static void test_wal_is_checkpointed_in_the_background(void **state)
 {
     struct fx *f = *state;
-    char url[400], wal[400];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    char wal[400];
     snprintf(wal, sizeof wal, "%s-wal", f->path);
-    struct store *s = NULL;
-    assert_int_equal(store_open(url, 2, &s), 0);
-    struct store_account a = {.created_at = 1};
-    id_new(a.id, "acct", 1);
-    snprintf(a.name, sizeof a.name, "wal");
-    assert_int_equal(s->ops->account_create(s, &a), 0);
+    struct store_account a;
+    struct store *s = open_with_account(f, "wal", &a);
 
     size_t len = 16 * 1024;
     char *data = malloc(len);
@@ -226,14 +236,8 @@ static void test_wal_is_checkpointed_in_the_background(void **state)
 static void test_result_finds_a_renumbered_row(void **state)
 {
     struct fx *f = *state;
-    char url[400];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    struct store *s = NULL;
-    assert_int_equal(store_open(url, 2, &s), 0);
-    struct store_account a = {.created_at = 1};
-    id_new(a.id, "acct", 1);
-    snprintf(a.name, sizeof a.name, "rows");
-    assert_int_equal(s->ops->account_create(s, &a), 0);
+    struct store_account a;
+    struct store *s = open_with_account(f, "rows", &a);
     struct store_webhook w = {.name = "w",
                               .description = "",
                               .url = "https://example.com/",
