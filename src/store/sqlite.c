@@ -414,7 +414,8 @@ static int tx_begin(struct sq *q, struct conn *c)
 /* Starts a write transaction committed without an fsync (claims and
  * deferrals: see sq_claim_due). NORMAL, not OFF: in WAL mode NORMAL skips
  * the sync of a commit but still syncs a checkpoint, and a claim's commit
- * may run the automatic checkpoint; unsynced, that checkpoint would reset
+ * may run one (inline, past CHECKPOINT_INLINE_PAGES of WAL, should the
+ * checkpoint thread fall behind); unsynced, that checkpoint would reset
  * the WAL over frames of durable commits (202-answered events) whose pages
  * never reached the disk. The caller calls sync_restore after tx_end;
  * sync_off is set first, so a failure anywhere in between is still caught
