@@ -277,11 +277,6 @@ fail:
     cJSON_Delete(body);
 }
 
-bool api_handler_commits(api_handler fn)
-{
-    return fn == api_event_publish || fn == api_event_batch;
-}
-
 /* Refuses two events of one batch with the same idempotency key. */
 static bool batch_keys_unique(struct api_resp *rs, const struct store_ingest *items, size_t n)
 {

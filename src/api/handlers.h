@@ -3,8 +3,8 @@
  * request, talks to the store through h->store->ops, and fills the
  * response; none keeps state between requests. The two ingest handlers
  * never block: they answer with a pending commit (http.h, api_pending),
- * and api_handler_commits() names them so server.c can run them on its
- * event loop.
+ * and their routes say so (router.h, ROUTE_COMMITS) so server.c can run
+ * them on its event loop.
  */
 #ifndef HERALD_API_HANDLERS_H
 #define HERALD_API_HANDLERS_H
@@ -47,10 +47,6 @@ void api_delivery_retry(struct api_req *rq, struct api_resp *rs);
 /* events.c */
 void api_event_publish(struct api_req *rq, struct api_resp *rs);
 void api_event_batch(struct api_req *rq, struct api_resp *rs);
-/* True for the handlers above: they only parse and validate (and
- * authentication before them reads keys from a cache), then answer with a
- * pending commit instead of waiting for it. */
-bool api_handler_commits(api_handler fn);
 void api_event_list(struct api_req *rq, struct api_resp *rs);
 void api_event_get(struct api_req *rq, struct api_resp *rs);
 

@@ -19,11 +19,20 @@ enum route_auth {
     ROUTE_ADMIN,   /* admin keys only (403 for others) */
 };
 
+/* Where the server may run a route's handler. */
+enum route_run {
+    ROUTE_BLOCKS,  /* may wait on the store: a worker thread */
+    ROUTE_COMMITS, /* only parses and validates, then answers with a pending
+                    * group commit (http.h, api_pending) instead of waiting
+                    * for it: the event loop itself */
+};
+
 struct route {
     const char *method;
     const char *pattern;
     enum route_auth auth;
     api_handler fn;
+    enum route_run run;
 };
 
 /* The routes herald serves, ended by a NULL pattern. */

@@ -460,7 +460,7 @@ static enum MHD_Result handle(struct api_server *srv, struct req_ctx *c,
 {
     if (!route(srv, c, url, method, &c->m, &c->rs))
         return answer_now(conn, c, url, method, &c->rs);
-    if (api_handler_commits(c->m.route->fn))
+    if (c->m.route->run == ROUTE_COMMITS)
         return handle_ingest(srv, c, conn, url, method, &c->m);
     if (park(srv, c, conn, url, method)) {
         workers_push(&srv->workers, c);
