@@ -637,7 +637,8 @@ static void complete(struct dispatcher *d, struct xfer *x)
     else if (w->failing_since == 0)
         w->failing_since = x->a.started_at;
     /* The webhook row needs this result only for a change of failing state
-     * or to move last_execution_at, which the API may show a second late. */
+     * or to move last_execution_at, which the API may show a second late.
+     * (Disabling is a write of its own in record, quiet or not.) */
     int64_t now_m = clock_mono_ms();
     x->quiet = was_failing == (w->failing_since != 0) && w->touched_mono != 0 &&
                now_m - w->touched_mono < TOUCH_EVERY_MS;
@@ -788,7 +789,7 @@ static void fill_result(struct store_result *r, const struct xfer *x)
     r->next_attempt_at = x->dec.next_attempt_at;
     r->disable_reason = x->dec.disable_reason;
     r->row = c->row;
-    r->quiet = x->quiet && !x->dec.disable_reason;
+    r->quiet = x->quiet;
 }
 
 static void fill_emit(struct store_ingest *e, const struct xfer *x, const char *type,
