@@ -1,12 +1,20 @@
 /* events.c — publishing events (one or a batch) and reading them back.
  *
  * An event's `data` is stored byte for byte as published (DESIGN.md §4):
- * cJSON checks the request, then jsonspan.c finds the exact bytes of the
- * value in the raw body, and those bytes — never a re-serialisation — go
- * to the store and, later, to every receiver. */
+ * jsonspan.c checks the request strictly and finds the exact bytes of each
+ * event's data in the raw body, and those bytes — never a re-serialisation
+ * — go to the store and, later, to every receiver.
+ *
+ * A request is checked without a cJSON tree, in one walk after json_valid:
+ * each event's members are visited once, data skipped as raw bytes. Parsing
+ * every event's data into a tree herald never reads, and walking the body
+ * again for each span and check, cost most of an ingest's time on the
+ * event loop. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/handlers.h"
 #include "api/jsonspan.h"
@@ -31,6 +39,66 @@ static bool idempotency_key_ok(const char *k)
     return true;
 }
 
+/* The decoded types and ids of one request's events, which its items point
+ * to until the commit answered. Blocks are chained, never moved. */
+struct strpool {
+    struct strblock *head;
+};
+
+struct strblock {
+    struct strblock *next;
+    size_t used, cap;
+    char text[];
+};
+
+/* Small enough for malloc's per-thread cache (blocks up to ~1 KiB). */
+#define STRBLOCK_MIN 512
+
+/* A NUL-terminated copy of s[0..n), owned by pool. */
+static const char *strpool_add(struct strpool *pool, const char *s, size_t n)
+{
+    struct strblock *b = pool->head;
+    if (!b || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > STRBLOCK_MIN ? n + 1 : STRBLOCK_MIN;
+        b = xmalloc(sizeof *b + cap);
+        b->next = pool->head;
+        b->used = 0;
+        b->cap = cap;
+        pool->head = b;
+    }
+    char *out = b->text + b->used;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    b->used += n + 1;
+    return out;
+}
+
+static void strpool_release(struct strpool *pool)
+{
+    while (pool->head) {
+        struct strblock *next = pool->head->next;
+        free(pool->head);
+        pool->head = next;
+    }
+}
+
+/* One request's walk: what checking its events needs besides each event. */
+struct ingest_walk {
+    struct api_req *rq;
+    const char *text; /* the body ("{}" for an empty one), strict JSON */
+    size_t len;
+    bool has_nul;           /* text holds a \u0000 escape: look for it in each event */
+    struct strpool strings; /* what the items' types and ids point to */
+    /* The last accepted type (in strings) and its JSON text's span: a
+     * batch mostly repeats it. */
+    const char *last_type;
+    struct json_span last_type_span;
+};
+
+/* An event's verdict. CHECK_MALFORMED cannot happen on a body json_valid
+ * accepted; it is there so that a walk never goes on blind. */
+enum check { CHECK_OK, CHECK_REFUSED, CHECK_MALFORMED };
+
 /* The name of an event's field in error answers: "type" for a single
  * event, "events[3].type" for one of a batch (index < 0: single). Built
  * only for an error: formatting it for every event was a visible share of
@@ -44,14 +112,28 @@ static const char *field_of(char *buf, size_t cap, int index, const char *name)
     return buf;
 }
 
-/* Refuses a \u0000 escape in the event object at obj_span outside exempt
- * (its raw member's span within the object, see req_object_raw), naming
- * the field. */
-static bool nul_free(struct api_req *rq, struct api_resp *rs, struct json_span obj_span,
-                     struct json_span exempt, int index)
+/* Fills e with a refusal of the field name of event index (field_of). */
+static enum check refuse(struct verr *e, int index, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum check refuse(struct verr *e, int index, const char *name, const char *fmt, ...)
 {
-    const char *s = rq->body + obj_span.start;
-    size_t len = obj_span.end - obj_span.start;
+    field_of(e->field, sizeof e->field, index, name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return CHECK_REFUSED;
+}
+
+/* Refuses a \u0000 escape in the event object at obj of text outside
+ * exempt (its data's span within the object, see req_object_raw), naming
+ * the field. */
+static bool nul_free(const char *text, struct json_span obj, struct json_span exempt, int index,
+                     struct verr *e)
+{
+    const char *s = text + obj.start;
+    size_t len = obj.end - obj.start;
     long at = 0;
     while ((at = json_find_nul_escape(s, len, (size_t)at)) >= 0) {
         if ((size_t)at >= exempt.start && (size_t)at < exempt.end) {
@@ -61,81 +143,180 @@ static bool nul_free(struct api_req *rq, struct api_resp *rs, struct json_span o
         char key[48] = "", field[96];
         json_member_at(s, len, (size_t)at, key, sizeof key);
         field_of(field, sizeof field, index, key);
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
-                   "%s must not contain NUL characters", field);
+        refuse(e, index, key, "%s must not contain NUL characters", field);
         return false;
     }
     return true;
 }
 
-/* Checks one event object {"type","data","id"} found at obj_span of the
- * raw body and fills item (pointers into body and the cJSON tree). index
- * is its place in a batch, for error fields (-1: a single event). */
-static bool event_item(struct api_req *rq, struct api_resp *rs, const cJSON *obj,
-                       struct json_span obj_span, int index, struct store_ingest *item)
+/* What one walk over an event object finds: the span of the first member
+ * of each known name (the one cJSON would report), how many data members
+ * there are, and the first unknown member's name. */
+struct event_members {
+    struct json_span obj, type, data, id;
+    bool has_type, has_id, has_unknown;
+    int n_data;
+    char unknown[JSON_KEY_CAP];
+};
+
+/* Walks the object ev entered to its end. False on malformed input. */
+static bool event_members_read(struct json_iter *ev, struct event_members *m)
 {
-    static const char *const fields[] = {"type", "data", "id", NULL};
-    char field[64];
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        bool known = false;
-        for (const char *const *f = fields; *f && !known; f++)
-            known = strcmp(*f, it->string) == 0;
-        if (!known) {
-            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                       field_of(field, sizeof field, index, it->string), "unknown field %.40s",
-                       it->string);
+    struct json_key k;
+    int rc;
+    memset(m, 0, sizeof *m);
+    m->obj.start = ev->start;
+    while ((rc = json_iter_next(ev, &k)) == 1) {
+        struct json_span v;
+        if (!json_iter_skip(ev, &v))
             return false;
+        /* A cut name is longer than any of these, so never equals one. */
+        if (strcmp(k.name, "data") == 0) {
+            if (m->n_data++ == 0)
+                m->data = v;
+        } else if (strcmp(k.name, "type") == 0) {
+            if (!m->has_type)
+                m->type = v;
+            m->has_type = true;
+        } else if (strcmp(k.name, "id") == 0) {
+            if (!m->has_id)
+                m->id = v;
+            m->has_id = true;
+        } else if (!m->has_unknown) {
+            memcpy(m->unknown, k.name, sizeof m->unknown);
+            m->has_unknown = true;
         }
     }
-    /* The span of data, found once: it is exempt from the NUL check and is
-     * what gets stored. */
-    const char *base = rq->body + obj_span.start;
-    struct json_span span = {0, 0};
-    int n_data = json_member_span(base, obj_span.end - obj_span.start, "data", &span);
-    if (!nul_free(rq, rs, obj_span, span, index))
-        return false;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
-    if (!cJSON_IsString(type) || !event_type_name_valid(type->valuestring)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                   field_of(field, sizeof field, index, "type"),
-                   type ? "type must be an event type name" : "type is required");
-        return false;
+    m->obj.end = ev->pos;
+    return rc == 0;
+}
+
+/* The event's type, decoded into type[STORE_NAME_MAX], checked and stored
+ * in w->strings; NULL after filling e. */
+static const char *event_type(struct ingest_walk *w, const struct event_members *m, int index,
+                              struct verr *e)
+{
+    /* A type written as the last one was is that one, checked already:
+     * decoding and checking it again, and asking whether the account knows
+     * it (maybe a store query), was a visible share of a batch's cost. */
+    size_t n = m->type.end - m->type.start;
+    if (w->last_type && m->has_type && n == w->last_type_span.end - w->last_type_span.start &&
+        memcmp(w->text + m->type.start, w->text + w->last_type_span.start, n) == 0)
+        return w->last_type;
+    char type[STORE_NAME_MAX];
+    /* Too long to decode here is too long for a type name too. */
+    if (!m->has_type || w->text[m->type.start] != '"' ||
+        json_string_decode(w->text, w->len, m->type, type, sizeof type) < 0 ||
+        !event_type_name_valid(type)) {
+        refuse(e, index, "type",
+               m->has_type ? "type must be an event type name" : "type is required");
+        return NULL;
     }
-    if (!event_type_known(type->valuestring, api_account_type_known, rq)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                   field_of(field, sizeof field, index, "type"),
-                   "unknown event type %s (see GET /v1/event-types)", type->valuestring);
-        return false;
+    if (!event_type_known(type, api_account_type_known, w->rq)) {
+        refuse(e, index, "type", "unknown event type %s (see GET /v1/event-types)", type);
+        return NULL;
     }
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
-    if (!cJSON_IsObject(data) && !cJSON_IsArray(data)) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                   field_of(field, sizeof field, index, "data"),
-                   data ? "data must be a JSON object or array" : "data is required");
-        return false;
-    }
-    if (n_data != 1) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                   field_of(field, sizeof field, index, "data"), "data is given twice");
-        return false;
-    }
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-    if (id && !cJSON_IsNull(id) && (!cJSON_IsString(id) || !idempotency_key_ok(id->valuestring))) {
-        resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed",
-                   field_of(field, sizeof field, index, "id"),
-                   "id must be 1 to %d printable ASCII characters", IDEMPOTENCY_KEY_MAX);
-        return false;
+    w->last_type = strpool_add(&w->strings, type, strlen(type));
+    w->last_type_span = m->type;
+    return w->last_type;
+}
+
+/* Checks one event object {"type","data","id"}, walking it from ev (just
+ * entered) to its end, and fills item (pointing into the body and
+ * w->strings). index is its place in a batch, for error fields (-1: a
+ * single event). On CHECK_REFUSED e says why. */
+static enum check event_item(struct ingest_walk *w, struct json_iter *ev, int index,
+                             struct store_ingest *item, struct verr *e)
+{
+    struct event_members m;
+    if (!event_members_read(ev, &m))
+        return CHECK_MALFORMED;
+    if (m.has_unknown)
+        return refuse(e, index, m.unknown, "unknown field %.40s", m.unknown);
+    /* The span of data is exempt from the NUL check: it is stored raw. */
+    struct json_span exempt = {0, 0};
+    if (m.n_data)
+        exempt = (struct json_span){m.data.start - m.obj.start, m.data.end - m.obj.start};
+    if (w->has_nul && !nul_free(w->text, m.obj, exempt, index, e))
+        return CHECK_REFUSED;
+    const char *type = event_type(w, &m, index, e);
+    if (!type)
+        return CHECK_REFUSED;
+    char d = m.n_data ? w->text[m.data.start] : '\0';
+    if (d != '{' && d != '[')
+        return refuse(e, index, "data",
+                      m.n_data ? "data must be a JSON object or array" : "data is required");
+    if (m.n_data != 1)
+        return refuse(e, index, "data", "data is given twice");
+    const char *key = NULL;
+    if (m.has_id && w->text[m.id.start] != 'n') { /* null: no id */
+        char id[IDEMPOTENCY_KEY_MAX + 1];
+        long n = w->text[m.id.start] == '"'
+                     ? json_string_decode(w->text, w->len, m.id, id, sizeof id)
+                     : -1;
+        if (n < 0 || !idempotency_key_ok(id))
+            return refuse(e, index, "id", "id must be 1 to %d printable ASCII characters",
+                          IDEMPOTENCY_KEY_MAX);
+        key = strpool_add(&w->strings, id, (size_t)n);
     }
     memset(item, 0, sizeof *item);
-    item->account_id = rq->auth.account_id;
-    item->type = type->valuestring;
-    item->data = base + span.start;
-    item->data_len = span.end - span.start;
-    item->idempotency_key = cJSON_IsString(id) ? id->valuestring : NULL;
-    id_new(item->id, "evt", rq->now);
-    item->created_at = rq->now;
+    item->account_id = w->rq->auth.account_id;
+    item->type = type;
+    item->data = w->text + m.data.start;
+    item->data_len = m.data.end - m.data.start;
+    item->idempotency_key = key;
+    id_new(item->id, "evt", w->rq->now);
+    item->created_at = w->rq->now;
+    return CHECK_OK;
+}
+
+/* Answers an event's verdict other than CHECK_OK. */
+static void answer_refusal(struct api_resp *rs, enum check c, const struct verr *e)
+{
+    if (c == CHECK_MALFORMED)
+        resp_error(rs, HTTP_BAD_REQUEST, "malformed_json", NULL,
+                   "the body is not well-formed JSON");
+    else
+        resp_verr(rs, e);
+}
+
+/* True when Content-Type is application/json (parameters allowed) or
+ * absent: a subset of what req_object_raw reads as JSON, found without it. */
+static bool plainly_json(const char *ct)
+{
+    static const char json[] = "application/json";
+    size_t n = sizeof json - 1;
+    return !ct || (strncasecmp(ct, json, n) == 0 && (ct[n] == '\0' || ct[n] == ';'));
+}
+
+/* Checks the body as req_object_raw(rq, rs, false, raw_member, …) does
+ * (http.h) and enters top, the body's object, for w's walk; answers and
+ * returns false when it is refused. The common body — declared
+ * application/json or undeclared, strict JSON, an object, without a \u0000
+ * escape — is checked here, without the cJSON tree req_object_raw builds.
+ * Any other goes through req_object_raw itself, so its answer (415, 400,
+ * 422 naming a member that holds a NUL) stays the one rule of the API; it
+ * also accepts an empty body (walked as {}), JSON labelled as a form, and
+ * \u0000 inside raw_member. */
+static bool body_object(struct api_req *rq, struct api_resp *rs, const char *raw_member,
+                        struct ingest_walk *w, struct json_iter *top)
+{
+    w->text = rq->body;
+    w->len = rq->body_len;
+    w->has_nul = json_find_nul_escape(rq->body, rq->body_len, 0) >= 0;
+    if (w->has_nul || !plainly_json(req_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE)) ||
+        !json_iter_enter(top, w->text, w->len, 0) || top->close != '}' ||
+        !json_valid(w->text, w->len)) {
+        cJSON *doc = NULL;
+        if (!req_object_raw(rq, rs, false, raw_member, &doc, NULL))
+            return false;
+        cJSON_Delete(doc);
+        if (w->len == 0) {
+            w->text = "{}";
+            w->len = 2;
+        }
+        json_iter_enter(top, w->text, w->len, 0);
+    }
     return true;
 }
 
@@ -187,7 +368,7 @@ static int ingest_text(struct buf *b, const struct store_ingest *item, struct ti
  * which the server keeps until the request completes. */
 struct ingest_pending {
     struct api_pending base;
-    cJSON *body; /* the parsed request: types and ids point into it */
+    struct strpool strings; /* the items' types and ids */
     bool batch;
     char account_id[HERALD_ID_MAX]; /* the request's auth does not outlive dispatch */
 };
@@ -195,7 +376,7 @@ struct ingest_pending {
 static void ingest_release(struct api_pending *p)
 {
     struct ingest_pending *ip = (struct ingest_pending *)p;
-    cJSON_Delete(ip->body);
+    strpool_release(&ip->strings);
     free(ip->base.items);
     free(ip);
 }
@@ -236,16 +417,17 @@ static void ingest_finish(struct api_pending *p, int rc, struct api_resp *rs)
     resp_json_text(rs, HTTP_ACCEPTED, &b, rc);
 }
 
-/* Takes body and items (n of them) into a pending commit left in rs. */
-static void ingest_defer(struct api_req *rq, struct api_resp *rs, cJSON *body,
-                         struct store_ingest *items, size_t n, bool batch)
+/* Takes w's strings and items (n of them) into a pending commit left in rs. */
+static void ingest_defer(struct ingest_walk *w, struct api_resp *rs, struct store_ingest *items,
+                         size_t n, bool batch)
 {
     struct ingest_pending *ip = xcalloc(1, sizeof *ip);
     ip->base = (struct api_pending){
         .items = items, .n = n, .finish = ingest_finish, .release = ingest_release};
-    ip->body = body;
+    ip->strings = w->strings;
+    w->strings.head = NULL;
     ip->batch = batch;
-    str_copy(ip->account_id, sizeof ip->account_id, rq->auth.account_id);
+    str_copy(ip->account_id, sizeof ip->account_id, w->rq->auth.account_id);
     for (size_t i = 0; i < n; i++)
         items[i].account_id = ip->account_id;
     rs->pending = &ip->base;
@@ -253,13 +435,17 @@ static void ingest_defer(struct api_req *rq, struct api_resp *rs, cJSON *body,
 
 void api_event_publish(struct api_req *rq, struct api_resp *rs)
 {
-    cJSON *body = NULL;
+    struct ingest_walk w = {.rq = rq};
     struct store_ingest *item = xcalloc(1, sizeof *item);
-    if (!req_object_raw(rq, rs, false, "data", &body, NULL))
+    struct json_iter ev;
+    struct verr e;
+    if (!body_object(rq, rs, "data", &w, &ev))
         goto fail;
-    struct json_span whole = {0, rq->body_len};
-    if (!event_item(rq, rs, body, whole, -1, item))
+    enum check c = event_item(&w, &ev, -1, item, &e);
+    if (c != CHECK_OK) {
+        answer_refusal(rs, c, &e);
         goto fail;
+    }
     const char *key = req_header(rq, "Idempotency-Key");
     if (key) {
         if (!idempotency_key_ok(key)) {
@@ -270,11 +456,11 @@ void api_event_publish(struct api_req *rq, struct api_resp *rs)
         }
         item->idempotency_key = key; /* the header wins over the body's id */
     }
-    ingest_defer(rq, rs, body, item, 1, false);
+    ingest_defer(&w, rs, item, 1, false);
     return;
 fail:
     free(item);
-    cJSON_Delete(body);
+    strpool_release(&w.strings);
 }
 
 /* Refuses two events of one batch with the same idempotency key. */
@@ -297,55 +483,138 @@ static bool batch_keys_unique(struct api_resp *rs, const struct store_ingest *it
     return true;
 }
 
+/* What the one walk over a batch {"events":[…]} found. Its findings are
+ * answered in the order of the checks the API always made: an unknown
+ * member first, then the first events member not being a list of 1 to
+ * BATCH_MAX, then events given twice, then the first refused event; so a
+ * refused event is only remembered (in e) while the walk goes on. */
+struct batch {
+    struct store_ingest *items; /* the accepted events, n of cap */
+    size_t n, cap;
+    long count;   /* elements of the first events list; 0 when none is a list */
+    int n_events; /* members named events */
+    bool has_unknown;
+    struct json_span unknown; /* the first unknown member's key */
+    enum check verdict;       /* of the first event not accepted, CHECK_OK: none */
+    struct verr e;
+};
+
+/* Checks the element of the events list at arr->pos (the index-th) and
+ * consumes it. False on malformed input. */
+static bool batch_event(struct ingest_walk *w, struct json_iter *arr, int index, struct batch *b)
+{
+    struct json_iter ev;
+    if (arr->s[arr->pos] != '{' || !json_iter_enter(&ev, arr->s, arr->len, arr->pos)) {
+        char field[32];
+        snprintf(field, sizeof field, "events[%d]", index);
+        verr_set(&b->e, field, "each event must be an object");
+        b->verdict = CHECK_REFUSED;
+        return json_iter_skip(arr, NULL);
+    }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->items = xrealloc(b->items, b->cap * sizeof *b->items);
+    }
+    b->verdict = event_item(w, &ev, index, &b->items[b->n], &b->e);
+    if (b->verdict == CHECK_MALFORMED)
+        return false;
+    if (b->verdict == CHECK_OK)
+        b->n++;
+    arr->pos = ev.pos;
+    return true;
+}
+
+/* Walks the events list at top->pos, checking its elements while all so
+ * far were accepted and there are at most BATCH_MAX, and counting them
+ * all. False on malformed input. */
+static bool batch_events(struct ingest_walk *w, struct json_iter *top, struct batch *b)
+{
+    struct json_iter arr;
+    int rc;
+    json_iter_enter(&arr, top->s, top->len, top->pos);
+    while ((rc = json_iter_next(&arr, NULL)) == 1) {
+        bool ok = b->count < BATCH_MAX && b->verdict == CHECK_OK
+                      ? batch_event(w, &arr, (int)b->count, b)
+                      : json_iter_skip(&arr, NULL);
+        if (!ok)
+            return false;
+        b->count++;
+    }
+    top->pos = arr.pos;
+    return rc == 0;
+}
+
+/* Walks the batch's top object (top, entered) to its end. False on
+ * malformed input. */
+static bool batch_read(struct ingest_walk *w, struct json_iter *top, struct batch *b)
+{
+    struct json_key k;
+    int rc;
+    while ((rc = json_iter_next(top, &k)) == 1) {
+        bool ok;
+        if (strcmp(k.name, "events") != 0) {
+            if (!b->has_unknown)
+                b->unknown = k.span;
+            b->has_unknown = true;
+            ok = json_iter_skip(top, NULL);
+        } else if (b->n_events++ == 0 && top->s[top->pos] == '[') {
+            ok = batch_events(w, top, b);
+        } else {
+            ok = json_iter_skip(top, NULL);
+        }
+        if (!ok)
+            return false;
+    }
+    return rc == 0;
+}
+
+/* Answers 422 naming the batch's unknown member key (its whole decoded
+ * name, as req_known_fields does). */
+static void refuse_unknown(struct api_resp *rs, const struct ingest_walk *w, struct json_span key)
+{
+    size_t cap = key.end - key.start; /* the decoded name is shorter */
+    char *name = xmalloc(cap);
+    if (json_string_decode(w->text, w->len, key, name, cap) < 0)
+        name[0] = '\0';
+    resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", name, "unknown field %.64s", name);
+    free(name);
+}
+
 void api_event_batch(struct api_req *rq, struct api_resp *rs)
 {
-    static const char *const fields[] = {"events", NULL};
-    cJSON *body = NULL;
-    struct store_ingest *items = NULL;
-    struct json_span *spans = NULL;
-    if (!req_object_raw(rq, rs, false, "events", &body, NULL) ||
-        !req_known_fields(body, fields, rs))
+    struct ingest_walk w = {.rq = rq};
+    struct batch b = {.verdict = CHECK_OK};
+    struct json_iter top;
+    if (!body_object(rq, rs, "events", &w, &top))
         goto fail;
-    const cJSON *events = cJSON_GetObjectItemCaseSensitive(body, "events");
-    int n = cJSON_GetArraySize(events);
-    if (!cJSON_IsArray(events) || n < 1 || n > BATCH_MAX) {
+    if (!batch_read(&w, &top, &b)) {
+        answer_refusal(rs, CHECK_MALFORMED, NULL);
+        goto fail;
+    }
+    if (b.has_unknown) {
+        refuse_unknown(rs, &w, b.unknown);
+        goto fail;
+    }
+    if (b.count < 1 || b.count > BATCH_MAX) {
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "events",
                    "events must be a list of 1 to %d events", BATCH_MAX);
         goto fail;
     }
-    struct json_span arr;
-    if (json_member_span(rq->body, rq->body_len, "events", &arr) != 1) {
+    if (b.n_events != 1) {
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "events", "events is given twice");
         goto fail;
     }
-    spans = xcalloc((size_t)n, sizeof *spans);
-    items = xcalloc((size_t)n, sizeof *items);
-    if (json_array_spans(rq->body + arr.start, arr.end - arr.start, spans, (size_t)n) != n) {
-        resp_error(rs, HTTP_BAD_REQUEST, "malformed_json", "events", "events is not well-formed");
+    if (b.verdict != CHECK_OK) {
+        answer_refusal(rs, b.verdict, &b.e);
         goto fail;
     }
-    const cJSON *ev = events->child;
-    for (int i = 0; i < n; i++, ev = ev->next) {
-        if (!cJSON_IsObject(ev)) {
-            char field[32];
-            snprintf(field, sizeof field, "events[%d]", i);
-            resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", field,
-                       "each event must be an object");
-            goto fail;
-        }
-        struct json_span abs = {arr.start + spans[i].start, arr.start + spans[i].end};
-        if (!event_item(rq, rs, ev, abs, i, &items[i]))
-            goto fail;
-    }
-    if (!batch_keys_unique(rs, items, (size_t)n))
+    if (!batch_keys_unique(rs, b.items, b.n))
         goto fail;
-    free(spans);
-    ingest_defer(rq, rs, body, items, (size_t)n, true);
+    ingest_defer(&w, rs, b.items, b.n, true);
     return;
 fail:
-    free(items);
-    free(spans);
-    cJSON_Delete(body);
+    free(b.items);
+    strpool_release(&w.strings);
 }
 
 static cJSON *event_json(const struct store_event *e)

@@ -1,6 +1,9 @@
 /* jsonspan.c — a strict, non-allocating, non-recursive JSON scanner that
  * reports where values are (see jsonspan.h). */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "api/jsonspan.h"
 
@@ -8,11 +11,13 @@
  * can never equal a key herald looks for. */
 #define KEY_CAP 128
 
+/* Where a string's decoded bytes go: b[0..cap), n of them so far. */
 struct keybuf {
-    char b[KEY_CAP];
+    char *b;
+    size_t cap;
     size_t n;
     bool overflow;
-    bool nul_seen; /* cJSON ends keys at a decoded NUL; so do we */
+    bool nul_seen; /* cJSON ends strings at a decoded NUL; so do we */
 };
 
 static size_t skip_ws(const char *s, size_t len, size_t p)
@@ -30,10 +35,24 @@ static void key_put(struct keybuf *k, unsigned char c)
         k->nul_seen = true;
         return;
     }
-    if (k->n < KEY_CAP)
+    if (k->n < k->cap)
         k->b[k->n++] = (char)c;
     else
         k->overflow = true;
+}
+
+/* key_put for each of s[0..n), none of them NUL. */
+static void key_put_run(struct keybuf *k, const char *s, size_t n)
+{
+    if (!k || k->nul_seen || n == 0)
+        return;
+    size_t room = k->cap - k->n;
+    if (n > room) {
+        n = room;
+        k->overflow = true;
+    }
+    memcpy(k->b + k->n, s, n);
+    k->n += n;
 }
 
 static int hexval(char c)
@@ -170,18 +189,55 @@ static const bool plain[256] = {
 };
 /* clang-format on */
 
-/* A string whose opening quote is s[*pos]; *pos ends after the closing
- * quote. When k is non-NULL the decoded bytes are collected into it. */
-static bool scan_string(const char *s, size_t len, size_t *pos, struct keybuf *k)
+#ifdef __SSE2__
+/* Where the run of plain bytes starting at s[p] ends, looked for 16 bytes
+ * at a time: payloads are mostly long plain runs, and this took most of a
+ * batch's parsing time a byte at a time. Compared as signed bytes, those
+ * below 0x20 include 0x80 and above, so three compares find every byte
+ * that is not plain. The last bytes (fewer than 16) are left to the
+ * caller's loop. */
+static size_t plain_run(const char *s, size_t len, size_t p)
 {
-    size_t p = *pos + 1;
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (len - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + p));
+        __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(stop);
+        if (mask)
+            return p + (size_t)__builtin_ctz(mask);
+        p += 16;
+    }
+    return p;
+}
+#else
+static size_t plain_run(const char *s, size_t len, size_t p)
+{
+    (void)s;
+    (void)len;
+    return p;
+}
+#endif
+
+/* Where the run of plain bytes from s[p] ends. */
+static size_t skip_plain(const char *s, size_t len, size_t p)
+{
+    p = plain_run(s, len, p);
+    while (p < len && plain[(unsigned char)s[p]])
+        p++;
+    return p;
+}
+
+/* Scans a string on from s[p], a byte inside it (see scan_string). */
+static bool string_rest(const char *s, size_t len, size_t p, size_t *pos, struct keybuf *k)
+{
     while (p < len) {
-        /* Plain ASCII needs no check beyond its range and nothing kept
-         * when no key is collected: the common case (values, payloads),
-         * and most of a batch's parsing time before this loop. */
-        if (!k)
-            while (p < len && plain[(unsigned char)s[p]])
-                p++;
+        /* Plain ASCII needs no check beyond its range. */
+        size_t q = skip_plain(s, len, p);
+        key_put_run(k, s + p, q - p);
+        p = q;
         if (p >= len)
             break;
         unsigned char c = (unsigned char)s[p];
@@ -195,14 +251,27 @@ static bool scan_string(const char *s, size_t len, size_t *pos, struct keybuf *k
                 return false;
         } else if (c < 0x20) {
             return false;
-        } else if (c < 0x80) {
-            key_put(k, c);
-            p++;
         } else if (!scan_utf8(s, len, &p, k)) {
             return false;
         }
     }
     return false;
+}
+
+/* A string whose opening quote is s[*pos]; *pos ends after the closing
+ * quote. When k is non-NULL the decoded bytes are collected into it. Small
+ * enough to be inlined for its common case, a plain run to the closing
+ * quote (keys, values, payloads): the general loop's entry and exit cost
+ * as much as the scan of a short string. */
+static inline bool scan_string(const char *s, size_t len, size_t *pos, struct keybuf *k)
+{
+    size_t p = skip_plain(s, len, *pos + 1);
+    key_put_run(k, s + *pos + 1, p - *pos - 1);
+    if (p < len && s[p] == '"') {
+        *pos = p + 1;
+        return true;
+    }
+    return string_rest(s, len, p, pos, k);
 }
 
 static bool is_digit(const char *s, size_t len, size_t p)
@@ -369,7 +438,8 @@ int json_member_span(const char *s, size_t len, const char *key, struct json_spa
     } else {
         p++;
         for (;;) {
-            struct keybuf k = {.n = 0};
+            char kb[KEY_CAP];
+            struct keybuf k = {.b = kb, .cap = sizeof kb};
             struct json_span v;
             if (!scan_key(s, len, &p, &k) || !json_skip_value(s, len, &p, &v))
                 return -1;
@@ -447,7 +517,8 @@ bool json_member_at(const char *s, size_t len, size_t offset, char *key, size_t 
         return false;
     p++;
     for (;;) {
-        struct keybuf k = {.n = 0};
+        char kb[KEY_CAP];
+        struct keybuf k = {.b = kb, .cap = sizeof kb};
         size_t key_start = skip_ws(s, len, p);
         if (key_start < len && s[key_start] == '}')
             return false;
@@ -464,4 +535,75 @@ bool json_member_at(const char *s, size_t len, size_t offset, char *key, size_t 
             return false;
         p++;
     }
+}
+
+bool json_iter_enter(struct json_iter *it, const char *s, size_t len, size_t pos)
+{
+    size_t p = skip_ws(s, len, pos);
+    if (p >= len || (s[p] != '{' && s[p] != '['))
+        return false;
+    *it = (struct json_iter){
+        .s = s, .len = len, .pos = p + 1, .start = p, .close = s[p] == '{' ? '}' : ']'};
+    return true;
+}
+
+/* An object member's key and its colon, from s[*pos]; *pos ends at the
+ * value (after whitespace). */
+static bool iter_key(const char *s, size_t len, size_t *pos, struct json_key *key)
+{
+    size_t p = skip_ws(s, len, *pos);
+    size_t start = p;
+    struct keybuf k = {.b = key ? key->name : NULL, .cap = key ? sizeof key->name - 1 : 0};
+    if (p >= len || s[p] != '"' || !scan_string(s, len, &p, key ? &k : NULL))
+        return false;
+    if (key) {
+        key->span = (struct json_span){start, p};
+        key->name[k.n] = '\0';
+        key->cut = k.overflow;
+    }
+    p = skip_ws(s, len, p);
+    if (p >= len || s[p] != ':')
+        return false;
+    *pos = p + 1;
+    return true;
+}
+
+int json_iter_next(struct json_iter *it, struct json_key *key)
+{
+    size_t p = skip_ws(it->s, it->len, it->pos);
+    if (p >= it->len)
+        return -1;
+    if (it->s[p] == it->close) {
+        it->pos = p + 1;
+        return 0;
+    }
+    if (it->started) {
+        if (it->s[p] != ',')
+            return -1;
+        p++;
+    }
+    it->started = true;
+    if (it->close == '}' && !iter_key(it->s, it->len, &p, key))
+        return -1;
+    p = skip_ws(it->s, it->len, p);
+    if (p >= it->len)
+        return -1;
+    it->pos = p;
+    return 1;
+}
+
+bool json_iter_skip(struct json_iter *it, struct json_span *span)
+{
+    return json_skip_value(it->s, it->len, &it->pos, span);
+}
+
+long json_string_decode(const char *s, size_t len, struct json_span str, char *out, size_t cap)
+{
+    size_t p = str.start;
+    struct keybuf k = {.b = out, .cap = cap ? cap - 1 : 0};
+    if (cap == 0 || str.end > len || str.start >= str.end || s[p] != '"' ||
+        !scan_string(s, str.end, &p, &k) || p != str.end || k.overflow)
+        return -1;
+    out[k.n] = '\0';
+    return (long)k.n;
 }

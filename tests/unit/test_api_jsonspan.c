@@ -3,6 +3,7 @@
  * is not strict JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,6 +220,186 @@ static void test_nul_escapes(void **state)
     assert_false(json_member_at(k, strlen(k), 7, key, sizeof key));
 }
 
+/* A strict byte is one a string may hold as is; every other byte must end
+ * a plain run wherever it falls, also inside the 16-byte blocks the
+ * scanner reads at once, and also as the last byte before len. */
+static void test_every_byte_at_every_offset(void **state)
+{
+    (void)state;
+    char buf[64];
+    for (int c = 0; c < 256; c++) {
+        bool plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        for (size_t at = 1; at < 50; at++) {
+            memset(buf, 'x', sizeof buf);
+            buf[0] = '"';
+            buf[at] = (char)c;
+            buf[51] = '"';
+            if (json_valid(buf, 52) != plain)
+                fail_msg("byte 0x%02x at %zu: %s", c, at, plain ? "refused" : "accepted");
+            /* The closing quote missing: never valid, whatever came before. */
+            assert_false(json_valid(buf, 51));
+        }
+    }
+    /* Non-ASCII UTF-8 in the middle of long plain runs, at every offset. */
+    for (size_t at = 1; at < 48; at++) {
+        memset(buf, 'x', sizeof buf);
+        buf[0] = '"';
+        memcpy(buf + at, "\xF0\x9F\x98\x80", 4);
+        buf[51] = '"';
+        assert_true(json_valid(buf, 52));
+        buf[at + 3] = 'x'; /* truncated sequence */
+        assert_false(json_valid(buf, 52));
+    }
+}
+
+/* The decoded key json_iter_next reads, or the value's text. */
+static void test_iter_object(void **state)
+{
+    (void)state;
+    const char *j = " { \"type\" : \"a.b\" , \"d\\u0061ta\":{\"x\":[1,{\"y\":2}]},\"\":null,"
+                    "\"k\\u0000cut\":true } ";
+    size_t len = strlen(j);
+    struct json_iter it;
+    struct json_key k;
+    struct json_span v;
+    assert_true(json_iter_enter(&it, j, len, 0));
+    assert_int_equal(it.start, 1);
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_string_equal(k.name, "type");
+    assert_false(k.cut);
+    assert_memory_equal(j + k.span.start, "\"type\"", 6);
+    assert_true(json_iter_skip(&it, &v));
+    assert_memory_equal(j + v.start, "\"a.b\"", v.end - v.start);
+    /* Descend into the second member's value instead of skipping it. */
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_string_equal(k.name, "data");
+    struct json_iter in;
+    assert_true(json_iter_enter(&in, it.s, it.len, it.pos));
+    assert_int_equal(json_iter_next(&in, &k), 1);
+    assert_string_equal(k.name, "x");
+    assert_true(json_iter_skip(&in, &v));
+    assert_memory_equal(j + v.start, "[1,{\"y\":2}]", v.end - v.start);
+    assert_int_equal(json_iter_next(&in, &k), 0);
+    it.pos = in.pos;
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_string_equal(k.name, "");
+    assert_true(json_iter_skip(&it, NULL));
+    /* A key ends at a decoded NUL, as cJSON reads it. */
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_string_equal(k.name, "k");
+    assert_true(json_iter_skip(&it, NULL));
+    assert_int_equal(json_iter_next(&it, &k), 0);
+    assert_int_equal(j[it.pos - 1], '}');
+}
+
+static void test_iter_array_and_long_keys(void **state)
+{
+    (void)state;
+    const char *a = "[ 1 ,\"s\", [] ,{}]";
+    struct json_iter it;
+    struct json_span v;
+    int n = 0;
+    assert_true(json_iter_enter(&it, a, strlen(a), 0));
+    assert_int_equal(it.close, ']');
+    while (json_iter_next(&it, NULL) == 1) {
+        assert_true(json_iter_skip(&it, &v));
+        n++;
+    }
+    assert_int_equal(n, 4);
+    assert_int_equal(it.pos, strlen(a));
+    assert_true(json_iter_enter(&it, "[]", 2, 0));
+    assert_int_equal(json_iter_next(&it, NULL), 0);
+    assert_false(json_iter_enter(&it, " \"x\"", 4, 0));
+    assert_false(json_iter_enter(&it, "  ", 2, 0));
+    /* A key longer than the name buffer is cut, and says so. */
+    char o[200];
+    snprintf(o, sizeof o, "{\"%0*d\":1}", JSON_KEY_CAP + 5, 7);
+    struct json_key k;
+    assert_true(json_iter_enter(&it, o, strlen(o), 0));
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_true(k.cut);
+    assert_int_equal(strlen(k.name), JSON_KEY_CAP - 1);
+    assert_int_equal(k.span.end - k.span.start, JSON_KEY_CAP + 7);
+    snprintf(o, sizeof o, "{\"%0*d\":1}", JSON_KEY_CAP - 1, 7);
+    assert_true(json_iter_enter(&it, o, strlen(o), 0));
+    assert_int_equal(json_iter_next(&it, &k), 1);
+    assert_false(k.cut);
+    assert_int_equal(strlen(k.name), JSON_KEY_CAP - 1);
+}
+
+/* Walks s's top container to its end, skipping every value: 1 when it is
+ * well-formed, -1 where the iterator refused it. */
+static int iter_walk(const char *s)
+{
+    struct json_iter it;
+    struct json_key k;
+    int rc;
+    if (!json_iter_enter(&it, s, strlen(s), 0))
+        return -1;
+    while ((rc = json_iter_next(&it, &k)) == 1)
+        if (!json_iter_skip(&it, NULL))
+            return -1;
+    return rc == 0 ? 1 : -1;
+}
+
+static void test_iter_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{\"a\":1 \"b\":2}",
+        "[1,]",
+        "[,1]",
+        "[1 2]",
+        "[",
+        "{\"a\":01}",
+        "{\"\\x\":1}",
+        "{\"a\":\"\x01\"}",
+        "[\"\\ud800\"]",
+        "{\"a\":1]",
+        "[1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (iter_walk(bad[i]) != -1)
+            fail_msg("walked malformed input #%zu: %s", i, bad[i]);
+    assert_int_equal(iter_walk("{ }"), 1);
+    assert_int_equal(iter_walk("{\"a\":[1,{\"b\":\"c\"}],\"d\":null}"), 1);
+}
+
+static void test_string_decode(void **state)
+{
+    (void)state;
+    char out[16];
+    const char *s = "\"a\\u002eb\\n\\ud83d\\ude00\\/\"";
+    struct json_span sp = {0, strlen(s)};
+    assert_int_equal(json_string_decode(s, strlen(s), sp, out, sizeof out), 9);
+    assert_string_equal(out, "a.b\n\xF0\x9F\x98\x80/");
+    /* Ends at a decoded NUL, as cJSON's valuestring does. */
+    const char *z = "\"ab\\u0000cd\"";
+    assert_int_equal(
+        json_string_decode(z, strlen(z), (struct json_span){0, strlen(z)}, out, sizeof out), 2);
+    assert_string_equal(out, "ab");
+    /* Exactly cap - 1 bytes fit; one more does not. */
+    const char *f = "\"0123456789abcde\"";
+    assert_int_equal(json_string_decode(f, strlen(f), (struct json_span){0, 17}, out, 16), 15);
+    assert_int_equal(json_string_decode(f, strlen(f), (struct json_span){0, 17}, out, 15), -1);
+    /* Not exactly one strict string. */
+    const char *two = "\"a\"\"b\"";
+    assert_int_equal(json_string_decode(two, 6, (struct json_span){0, 6}, out, sizeof out), -1);
+    assert_int_equal(json_string_decode(two, 6, (struct json_span){0, 3}, out, sizeof out), 1);
+    assert_int_equal(json_string_decode("1", 1, (struct json_span){0, 1}, out, sizeof out), -1);
+    assert_int_equal(json_string_decode("\"\\x\"", 4, (struct json_span){0, 4}, out, sizeof out),
+                     -1);
+    assert_int_equal(json_string_decode("\"a\"", 3, (struct json_span){0, 4}, out, sizeof out), -1);
+    assert_int_equal(json_string_decode("\"a\"", 3, (struct json_span){0, 3}, out, 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +416,11 @@ int main(void)
         cmocka_unit_test(test_no_read_past_len),
         cmocka_unit_test(test_array_spans),
         cmocka_unit_test(test_nul_escapes),
+        cmocka_unit_test(test_every_byte_at_every_offset),
+        cmocka_unit_test(test_iter_object),
+        cmocka_unit_test(test_iter_array_and_long_keys),
+        cmocka_unit_test(test_iter_malformed),
+        cmocka_unit_test(test_string_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
