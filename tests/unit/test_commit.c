@@ -1,0 +1,344 @@
+/*
+ * test_commit.c — the group commit (store/commit.h) over a real SQLite
+ * store.
+ *
+ * What a publisher relies on: every submission is answered exactly once,
+ * with its items filled in, and only once its events are durable: after
+ * an fsync that came after their commit began, so a 202 never precedes
+ * the sync. A failed commit fails every submission it carried and wakes
+ * nobody (the dispatcher must not send what was refused); stopping answers
+ * everything still queued. Submissions of one event and of a hundred are
+ * mixed, so commits merge several of each.
+ *
+ * fsyncs are counted by a pass-through fdatasync() defined here, which
+ * SQLite's unix VFS calls through the dynamic linker.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/id.h"
+#include "store/commit.h"
+#include "store/store.h"
+
+#define T0 1700000000000LL
+#define SINGLES 300 /* one-event submissions */
+#define BATCHES 30  /* of BATCH_EVENTS each */
+#define BATCH_EVENTS 100
+
+static atomic_long n_sync;
+
+int fdatasync(int fd);
+int fdatasync(int fd)
+{
+    atomic_fetch_add(&n_sync, 1);
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+struct fx {
+    char dir[256];
+    struct store *s;
+    char acct[HERALD_ID_MAX];
+    /* a copy of the store's ops, for the tests that change one */
+    struct store_ops ops;
+    struct store wrapped;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/herald-commit-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char url[512];
+    snprintf(url, sizeof url, "%s/h.db", f->dir);
+    assert_int_equal(store_open(url, 4, &f->s), 0);
+    struct store_account a = {.created_at = T0};
+    id_new(a.id, "acct", T0);
+    snprintf(a.name, sizeof a.name, "commit");
+    assert_int_equal(f->s->ops->account_create(f->s, &a), 0);
+    memcpy(f->acct, a.id, sizeof f->acct);
+    struct store_webhook w = {0};
+    id_new(w.id, "wh", T0);
+    memcpy(w.account_id, f->acct, sizeof w.account_id);
+    w.name = "all";
+    w.description = "";
+    w.url = "https://example.com/hook";
+    snprintf(w.method, sizeof w.method, "POST");
+    snprintf(w.content_type, sizeof w.content_type, "application/json");
+    w.events = "[\"*\"]";
+    w.headers = "{}";
+    w.max_attempts = 4;
+    w.max_in_flight = 8;
+    w.enabled = true;
+    snprintf(w.kind, sizeof w.kind, "webhook");
+    snprintf(w.signature_scheme, sizeof w.signature_scheme, "standard");
+    w.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    w.created_at = T0;
+    w.modified_at = T0;
+    assert_int_equal(f->s->ops->webhook_create(f->s, &w), 0);
+    f->ops = *f->s->ops;
+    f->wrapped = (struct store){.ops = &f->ops, .impl = f->s->impl};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- submissions and their answers ---- */
+
+/* One submission's events and what its done callback saw. The sync count
+ * is read when the answer comes: it must have moved since the commit. */
+struct sub {
+    struct store_ingest items[BATCH_EVENTS];
+    size_t n;
+    int calls;
+    int rc;
+    long syncs_at_answer;
+};
+
+/* Everything the callbacks share; done and notify run on the committer
+ * thread. */
+struct run {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    atomic_int notified;
+};
+
+static struct run g_run = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static void on_done(void *arg, int rc)
+{
+    struct sub *s = arg;
+    s->syncs_at_answer = atomic_load(&n_sync);
+    pthread_mutex_lock(&g_run.mu);
+    s->calls++;
+    s->rc = rc;
+    g_run.answered++;
+    pthread_cond_signal(&g_run.cv);
+    pthread_mutex_unlock(&g_run.mu);
+}
+
+static void on_notify(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_run.notified, 1);
+}
+
+static void run_reset(void)
+{
+    pthread_mutex_lock(&g_run.mu);
+    g_run.answered = 0;
+    pthread_mutex_unlock(&g_run.mu);
+    atomic_store(&g_run.notified, 0);
+}
+
+static void wait_answered(int want)
+{
+    pthread_mutex_lock(&g_run.mu);
+    while (g_run.answered < want)
+        pthread_cond_wait(&g_run.cv, &g_run.mu);
+    pthread_mutex_unlock(&g_run.mu);
+}
+
+static const char DATA[] = "{\"post_id\":\"p1\"}";
+
+static void fill(struct fx *f, struct sub *s, size_t n, int64_t t)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->rc = -12345;
+    for (size_t i = 0; i < n; i++) {
+        s->items[i].account_id = f->acct;
+        s->items[i].type = "post.published";
+        s->items[i].data = DATA;
+        s->items[i].data_len = sizeof DATA - 1;
+        s->items[i].created_at = t;
+        id_new(s->items[i].id, "evt", t);
+    }
+}
+
+#define SUBS (SINGLES + BATCHES)
+
+/* Submits SINGLES one-event and BATCHES hundred-event submissions, a batch
+ * every SUBS / BATCHES, without waiting. */
+static void submit_mix(struct fx *f, struct committer *c, struct sub *subs)
+{
+    for (int i = 0; i < SUBS; i++) {
+        bool batch = i % (SUBS / BATCHES) == 0;
+        fill(f, &subs[i], batch ? BATCH_EVENTS : 1, T0 + 1000 + i);
+        assert_int_equal(committer_submit_async(c, subs[i].items, subs[i].n, on_done, &subs[i]), 0);
+    }
+}
+
+/* The fsync count as each commit began, by event id: recorded by a store
+ * whose ingest is the real one plus this. */
+struct commit_mark {
+    char id[HERALD_ID_MAX];
+    long syncs;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct commit_mark *v;
+    size_t n;
+    int (*real)(struct store *, struct store_ingest *, size_t);
+} g_marks = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL};
+
+static int marking_ingest(struct store *s, struct store_ingest *items, size_t n)
+{
+    long syncs = atomic_load(&n_sync);
+    int rc = g_marks.real(s, items, n);
+    pthread_mutex_lock(&g_marks.mu);
+    /* One mark per event: the committer merges submissions into a commit,
+     * so any event may be a submission's first. */
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct commit_mark *m = &g_marks.v[g_marks.n++];
+        memcpy(m->id, items[i].id, sizeof m->id);
+        m->syncs = syncs;
+    }
+    pthread_mutex_unlock(&g_marks.mu);
+    return rc;
+}
+
+static long syncs_at_commit(const char *id)
+{
+    for (size_t i = 0; i < g_marks.n; i++)
+        if (strcmp(g_marks.v[i].id, id) == 0)
+            return g_marks.v[i].syncs;
+    fail_msg("event %s was never committed", id);
+    return 0;
+}
+
+static int64_t stored_events(struct fx *f)
+{
+    struct store_stats st;
+    assert_int_equal(f->s->ops->stats(f->s, &st), 0);
+    return st.events;
+}
+
+static void test_every_submission_is_answered_once_after_its_sync(void **state)
+{
+    struct fx *f = *state;
+    g_marks.real = f->s->ops->ingest;
+    g_marks.v = calloc(SINGLES + BATCHES * BATCH_EVENTS, sizeof *g_marks.v);
+    g_marks.n = 0;
+    assert_non_null(g_marks.v);
+    f->ops.ingest = marking_ingest;
+    run_reset();
+    struct committer *c;
+    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL), 0);
+    struct sub *subs = calloc(SUBS, sizeof *subs);
+    assert_non_null(subs);
+    submit_mix(f, c, subs);
+    wait_answered(SUBS);
+    committer_stop(c);
+
+    size_t events = 0;
+    for (int i = 0; i < SUBS; i++) {
+        assert_int_equal(subs[i].calls, 1);
+        assert_int_equal(subs[i].rc, 0);
+        /* Answered only after an fsync made after its commit began. */
+        assert_true(subs[i].syncs_at_answer > syncs_at_commit(subs[i].items[0].id));
+        for (size_t j = 0; j < subs[i].n; j++) {
+            assert_int_equal(subs[i].items[j].deliveries, 1);
+            assert_true(subs[i].items[j].first_delivery_id[0] != '\0');
+        }
+        events += subs[i].n;
+    }
+    assert_int_equal(events, SINGLES + BATCHES * BATCH_EVENTS);
+    assert_int_equal(stored_events(f), (int64_t)events);
+    assert_true(atomic_load(&g_run.notified) >= 1);
+    free(subs);
+    free(g_marks.v);
+    g_marks.v = NULL;
+}
+
+/* A commit that fails, as when its fsync does (SQLite then rolls back). */
+static int failing_ingest(struct store *s, struct store_ingest *items, size_t n)
+{
+    (void)s;
+    (void)items;
+    (void)n;
+    return HERALD_ESTORE;
+}
+
+static void test_a_failed_commit_fails_its_submissions(void **state)
+{
+    struct fx *f = *state;
+    f->ops.ingest = failing_ingest;
+    run_reset();
+    struct committer *c;
+    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL), 0);
+    struct sub *subs = calloc(SUBS, sizeof *subs);
+    assert_non_null(subs);
+    submit_mix(f, c, subs);
+    wait_answered(SUBS);
+    committer_stop(c);
+    for (int i = 0; i < SUBS; i++) {
+        assert_int_equal(subs[i].calls, 1);
+        assert_int_equal(subs[i].rc, HERALD_ESTORE);
+    }
+    /* The dispatcher must not send what a crash could still take back. */
+    assert_int_equal(atomic_load(&g_run.notified), 0);
+    free(subs);
+}
+
+static void test_stop_answers_everything_queued(void **state)
+{
+    struct fx *f = *state;
+    run_reset();
+    struct committer *c;
+    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL), 0);
+    struct sub *subs = calloc(SUBS, sizeof *subs);
+    assert_non_null(subs);
+    submit_mix(f, c, subs);
+    committer_stop(c); /* at once: most are still queued */
+    for (int i = 0; i < SUBS; i++) {
+        assert_int_equal(subs[i].calls, 1);
+        assert_int_equal(subs[i].rc, 0);
+    }
+    assert_int_equal(stored_events(f), SINGLES + BATCHES * BATCH_EVENTS);
+    free(subs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_every_submission_is_answered_once_after_its_sync,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_commit_fails_its_submissions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_answers_everything_queued, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
