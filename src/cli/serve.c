@@ -402,8 +402,10 @@ int cli_serve(int argc, char **argv)
     raise_fd_limit();
     if (!h.cfg.no_dispatch && (rc = dispatcher_start(&h.dispatcher, &h.cfg, h.store)) != 0)
         goto out;
+    /* Events published here go straight to this node's dispatcher. */
+    struct committer_handoff handoff = {dispatcher_lease_cb, dispatcher_offer_cb, h.dispatcher};
     if ((rc = committer_start(&h.committer, h.store, 1000, h.dispatcher ? dispatcher_wake_cb : NULL,
-                              h.dispatcher)) != 0)
+                              h.dispatcher, h.dispatcher ? &handoff : NULL)) != 0)
         goto out;
     if ((rc = api_start(&api, &h)) != 0) {
         log_kv(LOG_ERROR, "cannot listen", "error", herald_strerror(rc), NULL);

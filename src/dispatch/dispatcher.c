@@ -142,6 +142,13 @@ struct worker {
     int64_t next_claim_at;        /* wall ms suggested by the claim's outcome */
     struct store_deferral *defer; /* claims given back unsent (owned) */
     size_t n_defer;
+    /* committer -> worker: events whose new deliveries were leased to this
+     * node at insert (dispatcher_offer_cb), to be read back */
+    char (*offers)[HERALD_ID_MAX];
+    size_t n_offers, cap_offers;
+    /* worker -> loop: what those reads found (owned) */
+    struct store_claim *offered;
+    size_t n_offered;
     /* the worker's own */
     struct store_result *results;
     struct store_ingest *emits;
@@ -178,6 +185,9 @@ struct dispatcher {
     size_t n_defer, cap_defer;
 
     struct worker wk;
+    /* capacity() as of the loop's last turn, for the committer's lease
+     * decision on its own thread */
+    atomic_size_t room;
     uint64_t rng;
     int64_t last_sweep_mono;
     int64_t last_warn;
@@ -525,9 +535,8 @@ static void worker_ask_claim(struct dispatcher *d)
     d->next_claim_at = INT64_MAX;
 }
 
-/* Queues what the worker claimed. */
-static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t n, int64_t now,
-                        int64_t next_claim_at)
+/* Queues leased deliveries (claimed, or handed off) and frees the array. */
+static void enqueue_all(struct dispatcher *d, struct store_claim *claims, size_t n, int64_t now)
 {
     for (size_t i = 0; i < n; i++)
         if (atomic_load(&d->stopping))
@@ -535,6 +544,13 @@ static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t
         else
             enqueue(d, &claims[i], now);
     store_claims_free(claims, n);
+}
+
+/* Queues what the worker claimed. */
+static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t n, int64_t now,
+                        int64_t next_claim_at)
+{
+    enqueue_all(d, claims, n, now);
     d->claim_pending = false;
     d->next_claim_at = next_claim_at;
 }
@@ -989,6 +1005,34 @@ static void worker_defer_locked(struct dispatcher *d)
     pthread_mutex_lock(&wk->mu);
 }
 
+/* Reads back the deliveries handed off by the group commit; called and
+ * returns with mu held. A failure is only logged: the rows stay leased and
+ * come back through claim_due when the lease runs out. */
+static void worker_offers_locked(struct dispatcher *d)
+{
+    struct worker *wk = &d->wk;
+    char(*ids)[HERALD_ID_MAX] = wk->offers;
+    size_t n = wk->n_offers;
+    wk->offers = NULL;
+    wk->n_offers = wk->cap_offers = 0;
+    pthread_mutex_unlock(&wk->mu);
+    struct store_claim *got = NULL;
+    size_t n_got = 0;
+    int rc = d->s->ops->claim_leased(d->s, d->cfg->node_id, ids, n, &got, &n_got);
+    if (rc != 0)
+        store_warn(&wk->last_warn, "claim_leased", rc);
+    free(ids);
+    pthread_mutex_lock(&wk->mu);
+    if (n_got == 0)
+        return;
+    /* The loop may not have taken the previous read yet: append. */
+    wk->offered = xrealloc(wk->offered, (wk->n_offered + n_got) * sizeof *wk->offered);
+    memcpy(wk->offered + wk->n_offered, got, n_got * sizeof *got);
+    wk->n_offered += n_got;
+    free(got); /* the payloads moved */
+    notify_loop(wk);
+}
+
 static void *worker_run(void *arg)
 {
     struct dispatcher *d = arg;
@@ -1001,6 +1045,8 @@ static void *worker_run(void *arg)
             break;
         if (wk->defer)
             worker_defer_locked(d);
+        if (wk->n_offers && !wk->stop)
+            worker_offers_locked(d);
         size_t want = wk->claim_want;
         wk->claim_want = 0;
         if (want)
@@ -1009,7 +1055,8 @@ static void *worker_run(void *arg)
             worker_record_locked(d, &p);
         else if (wk->todo && !wk->claim_want)
             wait_until(wk, wk->todo_since + RECORD_WAIT_MS);
-        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer)
+        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer &&
+                 !wk->n_offers)
             pthread_cond_wait(&wk->cv, &wk->mu);
     }
     pthread_mutex_unlock(&wk->mu);
@@ -1067,6 +1114,10 @@ static void take_back(struct dispatcher *d)
     d->wk.claimed = false;
     d->wk.claims = NULL;
     d->wk.n_claims = 0;
+    struct store_claim *offered = d->wk.offered;
+    size_t n_offered = d->wk.n_offered;
+    d->wk.offered = NULL;
+    d->wk.n_offered = 0;
     pthread_mutex_unlock(&d->wk.mu);
 
     while (done) {
@@ -1083,6 +1134,8 @@ static void take_back(struct dispatcher *d)
     }
     if (claimed)
         take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
+    if (n_offered)
+        enqueue_all(d, offered, n_offered, clock_now_ms());
 }
 
 static int worker_start(struct dispatcher *d)
@@ -1114,6 +1167,8 @@ static void worker_free(struct worker *wk)
 {
     free(wk->defer);
     store_claims_free(wk->claims, wk->n_claims);
+    store_claims_free(wk->offered, wk->n_offered); /* left leased: release() */
+    free(wk->offers);
     free(wk->results);
     free(wk->emits);
     if (wk->notify_fd >= 0)
@@ -1345,6 +1400,7 @@ static void *run(void *arg)
         start_some(d);
         hand_over(d); /* attempts that failed before reaching the network */
         sweep(d, clock_mono_ms());
+        atomic_store(&d->room, capacity(d));
     }
     worker_stop(d);
     /* Only now: release() gives back every delivery leased to this node,
@@ -1448,6 +1504,7 @@ int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, s
     d->rng |= 1;
     d->last_sweep_mono = clock_mono_ms();
     atomic_init(&d->stopping, false);
+    atomic_init(&d->room, 0);
     /* A queued delivery may wait while its lease still covers one whole
      * request and the recording of its result. */
     d->max_wait_ms = cfg->lease_ms - cfg->request_timeout_ms - LEASE_MARGIN_MS;
@@ -1484,6 +1541,42 @@ void dispatcher_wake(struct dispatcher *d)
 void dispatcher_wake_cb(void *d)
 {
     dispatcher_wake(d);
+}
+
+/* ---- hand-off from the group commit ---- */
+
+const char *dispatcher_lease_cb(void *arg, size_t n, int64_t *until)
+{
+    struct dispatcher *d = arg;
+    /* Only with room for the whole commit (one delivery an event at
+     * least): a full dispatcher would give the surplus back to the store
+     * (a write each), and a backlog due before these events should go
+     * first; both are claim_due's. */
+    if (!d->s->ops->claim_leased || atomic_load(&d->stopping) || atomic_load(&d->room) < n)
+        return NULL;
+    *until = clock_now_ms() + d->cfg->lease_ms;
+    return d->cfg->node_id;
+}
+
+void dispatcher_offer_cb(void *arg, const struct store_ingest *items, size_t n)
+{
+    struct dispatcher *d = arg;
+    struct worker *wk = &d->wk;
+    bool added = false;
+    pthread_mutex_lock(&wk->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].lease_owner || items[i].deliveries == 0 || items[i].duplicate)
+            continue;
+        if (wk->n_offers == wk->cap_offers) {
+            wk->cap_offers = wk->cap_offers ? 2 * wk->cap_offers : 64;
+            wk->offers = xrealloc(wk->offers, wk->cap_offers * sizeof *wk->offers);
+        }
+        memcpy(wk->offers[wk->n_offers++], items[i].id, HERALD_ID_MAX);
+        added = true;
+    }
+    if (added)
+        pthread_cond_signal(&wk->cv);
+    pthread_mutex_unlock(&wk->mu);
 }
 
 void dispatcher_stop(struct dispatcher *d)

@@ -12,9 +12,12 @@
  * delaying the others.
  *
  * Leases: claims are leased to cfg->node_id for cfg->lease_ms, which must
- * exceed cfg->request_timeout_ms. dispatcher_stop() releases every delivery
- * still leased to cfg->node_id, so nothing else (a test send, say) should
- * lease deliveries under that same owner name.
+ * exceed cfg->request_timeout_ms; so are the deliveries the group commit
+ * creates leased when it hands them over (dispatcher_lease_cb). On a
+ * crash either kind comes back through claim_due when its lease ends.
+ * dispatcher_stop() releases every delivery still leased to cfg->node_id,
+ * so nothing else (a test send, say) should lease deliveries under that
+ * same owner name.
  */
 #ifndef HERALD_DISPATCH_DISPATCHER_H
 #define HERALD_DISPATCH_DISPATCHER_H
@@ -40,5 +43,15 @@ void dispatcher_stop(struct dispatcher *d);
 
 /* Adapter with the committer's notify signature. */
 void dispatcher_wake_cb(void *d);
+
+/* The group commit's hand-off (struct committer_handoff, commit.h), with
+ * d as its arg. lease: this node's id when the dispatcher has room for n
+ * more transfers and the store can read leased deliveries back
+ * (claim_leased); NULL otherwise. offer: takes the committed events whose deliveries it leased;
+ * the store worker reads them back (a read, no write lock) and the loop
+ * sends them as it sends claims, so a live event needs no claim
+ * transaction. Both are thread-safe and never block on the store. */
+const char *dispatcher_lease_cb(void *d, size_t n, int64_t *until);
+void dispatcher_offer_cb(void *d, const struct store_ingest *items, size_t n);
 
 #endif

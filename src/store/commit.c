@@ -26,6 +26,7 @@ struct committer {
     size_t max_batch;
     committer_notify_fn notify;
     void *notify_arg;
+    struct committer_handoff handoff; /* all NULL: none */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t work; /* signalled when a job is queued or on stop */
@@ -56,7 +57,9 @@ static struct job *take_jobs(struct committer *c, size_t *events)
     return first;
 }
 
-static int commit_jobs(struct committer *c, struct job *jobs, size_t total)
+/* Commits the jobs' items as one transaction. *leased is true on entry
+ * when the hand-off may lease them, and says on return whether it did. */
+static int commit_jobs(struct committer *c, struct job *jobs, size_t total, bool *leased)
 {
     if (total > c->batch_cap) {
         c->batch = xrealloc(c->batch, total * sizeof *c->batch);
@@ -66,6 +69,15 @@ static int commit_jobs(struct committer *c, struct job *jobs, size_t total)
     for (struct job *j = jobs; j; j = j->next)
         for (size_t i = 0; i < j->n; i++)
             c->batch[k++] = j->items[i];
+    if (*leased) {
+        int64_t until = 0;
+        const char *owner = c->handoff.lease(c->handoff.arg, total, &until);
+        *leased = owner != NULL;
+        for (size_t i = 0; owner && i < total; i++) {
+            c->batch[i].lease_owner = owner;
+            c->batch[i].lease_until = until;
+        }
+    }
     int rc = c->store->ops->ingest(c->store, c->batch, total);
     if (rc == 0) {
         k = 0;
@@ -90,7 +102,8 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&c->mu);
 
         int64_t t0 = clock_mono_us();
-        int rc = commit_jobs(c, jobs, total);
+        bool leased = c->handoff.lease != NULL;
+        int rc = commit_jobs(c, jobs, total, &leased);
         metrics_commit(clock_mono_us() - t0);
         if (rc == 0)
             metrics_events_ingested((int64_t)total);
@@ -100,7 +113,11 @@ static void *committer_main(void *arg)
         for (struct job *j = jobs; j && rc == 0; j = j->next)
             for (size_t i = 0; i < j->n; i++)
                 created |= j->items[i].deliveries > 0 && !j->items[i].duplicate;
-        if (created && c->notify)
+        /* Handed off, the new deliveries are this node's already: a
+         * wake-up would only run a claim that finds none of them. */
+        if (created && leased)
+            c->handoff.offer(c->handoff.arg, c->batch, total);
+        else if (created && c->notify)
             c->notify(c->notify_arg);
 
         for (struct job *j = jobs, *next; j; j = next) {
@@ -115,13 +132,15 @@ static void *committer_main(void *arg)
 }
 
 int committer_start(struct committer **out, struct store *s, size_t max_batch,
-                    committer_notify_fn notify, void *arg)
+                    committer_notify_fn notify, void *arg, const struct committer_handoff *handoff)
 {
     struct committer *c = xcalloc(1, sizeof *c);
     c->store = s;
     c->max_batch = max_batch ? max_batch : 1000;
     c->notify = notify;
     c->notify_arg = arg;
+    if (handoff && handoff->lease && handoff->offer)
+        c->handoff = *handoff;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->work, NULL);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {

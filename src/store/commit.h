@@ -12,6 +12,7 @@
 #define HERALD_STORE_COMMIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -21,9 +22,24 @@ struct committer;
  * created deliveries (the dispatcher's wake-up). */
 typedef void (*committer_notify_fn)(void *arg);
 
-/* Starts the committer thread. max_batch caps events per transaction. */
+/* Optional: how a local dispatcher takes a commit's new deliveries without
+ * claiming them (a write transaction behind the group commit's own, the
+ * longest wait of a live event). lease() runs on the committer thread
+ * before each commit of n events; when it returns an owner, every event
+ * of the commit gets its deliveries leased to owner until *until
+ * (store_ingest.lease_owner). Once that commit is durable, offer() gets
+ * its items (read them before returning) instead of notify(), and must
+ * not block. The owner string must outlive the committer. */
+struct committer_handoff {
+    const char *(*lease)(void *arg, size_t n, int64_t *until);
+    void (*offer)(void *arg, const struct store_ingest *items, size_t n);
+    void *arg;
+};
+
+/* Starts the committer thread. max_batch caps events per transaction.
+ * handoff may be NULL. */
 int committer_start(struct committer **out, struct store *s, size_t max_batch,
-                    committer_notify_fn notify, void *arg);
+                    committer_notify_fn notify, void *arg, const struct committer_handoff *handoff);
 
 /* Commits items (see store_ingest in store.h) and returns the store's
  * result once they are durable; blocks the calling thread. Items are

@@ -1682,6 +1682,56 @@ static int sq_claim_due(struct store *s, const char *owner, int64_t now, int64_t
     return 0;
 }
 
+static int leased_rows(struct conn *c, const char *owner, const char (*ids)[HERALD_ID_MAX],
+                       size_t n, struct store_claim **out, size_t *len)
+{
+    sqlite3_stmt *st = c->st[ST_DLV_LEASED];
+    size_t cap = n, k = 0;
+    struct store_claim *v = xcalloc(cap ? cap : 1, sizeof *v);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        bind_text(st, 1, ids[i]);
+        bind_text(st, 2, owner);
+        while (rc == 0 && (rc = step(c, st)) == SQLITE_ROW) {
+            if (k == cap)
+                v = xrealloc(v, (cap *= 2) * sizeof *v);
+            rc = read_claim(st, &v[k++]);
+        }
+        done(st);
+        rc = rc < 0 ? rc : 0;
+    }
+    *out = v;
+    *len = k;
+    return rc;
+}
+
+/* A read transaction: the rows were leased by the ingest that made them,
+ * so nothing here needs the write lock a claim_due waits for. */
+static int sq_claim_leased(struct store *s, const char *owner, const char (*ids)[HERALD_ID_MAX],
+                           size_t n, struct store_claim **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (n == 0)
+        return 0;
+    struct sq *q = SQ(s);
+    struct conn *c = conn_get(q);
+    struct store_claim *v = NULL;
+    size_t len = 0;
+    int rc = rx_begin(c);
+    if (rc == 0)
+        rc = leased_rows(c, owner, ids, n, &v, &len);
+    rc = rx_end(c, rc);
+    conn_put(q, c);
+    if (rc != 0 || len == 0) {
+        store_claims_free(v, len);
+        return rc;
+    }
+    *out = v;
+    *n_out = len;
+    return 0;
+}
+
 /* Exact, and index-only: parked deliveries of disabled webhooks have no
  * due_at, so they never make the dispatcher wake for nothing. */
 static int sq_next_due(struct store *s, int64_t *at)
@@ -2589,6 +2639,7 @@ static const struct store_ops sqlite_ops = {
     .delivery_get = sq_delivery_get,
     .delivery_list_for_event = sq_delivery_list_for_event,
     .claim_due = sq_claim_due,
+    .claim_leased = sq_claim_leased,
     .next_due = sq_next_due,
     .record = sq_record,
     .defer = sq_defer,

@@ -8,7 +8,10 @@
  * the sync. A failed commit fails every submission it carried and wakes
  * nobody (the dispatcher must not send what was refused); stopping answers
  * everything still queued. Submissions of one event and of a hundred are
- * mixed, so commits merge several of each.
+ * mixed, so commits merge several of each. With a hand-off (a local
+ * dispatcher), every event's deliveries are born leased and offered once
+ * the commit is durable, or, when the dispatcher has no room, left
+ * pending with a wake-up as before.
  *
  * fsyncs are counted by a pass-through fdatasync() defined here, which
  * SQLite's unix VFS calls through the dynamic linker.
@@ -256,7 +259,7 @@ static void test_every_submission_is_answered_once_after_its_sync(void **state)
     f->ops.ingest = marking_ingest;
     run_reset();
     struct committer *c;
-    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL), 0);
+    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL, NULL), 0);
     struct sub *subs = calloc(SUBS, sizeof *subs);
     assert_non_null(subs);
     submit_mix(f, c, subs);
@@ -298,7 +301,7 @@ static void test_a_failed_commit_fails_its_submissions(void **state)
     f->ops.ingest = failing_ingest;
     run_reset();
     struct committer *c;
-    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL), 0);
+    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL, NULL), 0);
     struct sub *subs = calloc(SUBS, sizeof *subs);
     assert_non_null(subs);
     submit_mix(f, c, subs);
@@ -318,7 +321,7 @@ static void test_stop_answers_everything_queued(void **state)
     struct fx *f = *state;
     run_reset();
     struct committer *c;
-    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL), 0);
+    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL, NULL), 0);
     struct sub *subs = calloc(SUBS, sizeof *subs);
     assert_non_null(subs);
     submit_mix(f, c, subs);
@@ -331,6 +334,96 @@ static void test_stop_answers_everything_queued(void **state)
     free(subs);
 }
 
+/* ---- the hand-off to a local dispatcher ---- */
+
+/* What a dispatcher's lease() and offer() saw; offer runs on the
+ * committer thread, read after committer_stop. */
+static struct {
+    const char *owner; /* what lease() answers: NULL when it has no room */
+    int leases;
+    char (*ids)[HERALD_ID_MAX];
+    size_t n;
+    int odd; /* leases for no events; offered items not leased to owner, or
+              * without their delivery */
+} g_hand;
+
+static const char *hand_lease(void *arg, size_t n, int64_t *until)
+{
+    (void)arg;
+    g_hand.leases++;
+    g_hand.odd += n == 0;
+    *until = T0 + 3600000;
+    return g_hand.owner;
+}
+
+static void hand_offer(void *arg, const struct store_ingest *items, size_t n)
+{
+    (void)arg;
+    for (size_t i = 0; i < n; i++) {
+        g_hand.odd += items[i].lease_owner != g_hand.owner || items[i].deliveries != 1;
+        memcpy(g_hand.ids[g_hand.n++], items[i].id, HERALD_ID_MAX);
+    }
+}
+
+static const struct committer_handoff hand = {hand_lease, hand_offer, NULL};
+
+static void run_with_handoff(struct fx *f, const char *owner)
+{
+    memset(&g_hand, 0, sizeof g_hand);
+    g_hand.owner = owner;
+    g_hand.ids = calloc(SINGLES + BATCHES * BATCH_EVENTS, sizeof *g_hand.ids);
+    assert_non_null(g_hand.ids);
+    run_reset();
+    struct committer *c;
+    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL, &hand), 0);
+    struct sub *subs = calloc(SUBS, sizeof *subs);
+    assert_non_null(subs);
+    submit_mix(f, c, subs);
+    wait_answered(SUBS);
+    committer_stop(c);
+    for (int i = 0; i < SUBS; i++)
+        assert_int_equal(subs[i].rc, 0);
+    free(subs);
+    assert_true(g_hand.leases >= 1); /* asked before every commit */
+    assert_int_equal(g_hand.odd, 0);
+}
+
+/* Leased at insert: offered once each, read back by their owner, claimed
+ * by nobody, and no wake-up for a claim that would find none of them. */
+static void test_handoff_leases_and_offers_every_event(void **state)
+{
+    struct fx *f = *state;
+    run_with_handoff(f, "node-a");
+    assert_int_equal(g_hand.n, SINGLES + BATCHES * BATCH_EVENTS);
+    assert_int_equal(atomic_load(&g_run.notified), 0);
+    struct store_claim *claims = NULL;
+    size_t n = 0;
+    assert_int_equal(f->s->ops->claim_leased(f->s, "node-a", g_hand.ids, g_hand.n, &claims, &n), 0);
+    assert_int_equal(n, g_hand.n);
+    store_claims_free(claims, n);
+    assert_int_equal(
+        f->s->ops->claim_due(f->s, "node-b", T0 + 10000, T0 + 20000, 10000, &claims, &n), 0);
+    assert_int_equal(n, 0);
+    free(g_hand.ids);
+}
+
+/* Without room (lease() answers NULL) the events go the usual way: pending,
+ * the dispatcher woken to claim them. */
+static void test_handoff_without_room_wakes_for_a_claim(void **state)
+{
+    struct fx *f = *state;
+    run_with_handoff(f, NULL);
+    assert_int_equal(g_hand.n, 0);
+    assert_true(atomic_load(&g_run.notified) >= 1);
+    struct store_claim *claims = NULL;
+    size_t n = 0;
+    assert_int_equal(
+        f->s->ops->claim_due(f->s, "node-b", T0 + 10000, T0 + 20000, 10000, &claims, &n), 0);
+    assert_int_equal(n, SINGLES + BATCHES * BATCH_EVENTS);
+    store_claims_free(claims, n);
+    free(g_hand.ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +432,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failed_commit_fails_its_submissions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_everything_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_leases_and_offers_every_event, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_without_room_wakes_for_a_claim, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
