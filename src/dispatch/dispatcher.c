@@ -23,9 +23,14 @@
  * first version did both on the loop thread; each 7 ms commit left every
  * connection idle, and the drain rate was a third of libcurl's.)
  *
- * Leases. A claimed delivery is leased to this node for cfg->lease_ms. A
- * queued delivery starts only while the lease still covers a whole request
- * (start_by); one that waited too long is dropped from memory, stays
+ * Leases. A claimed delivery is leased to this node for cfg->lease_ms; so
+ * is one the group commit hands over (dispatcher_lease_cb), born leased,
+ * which the worker reads back (claim_leased) and the loop queues like a
+ * claim, its start_by counted from when its lease began. A read back that
+ * fails leaves those rows leased: they return through claim_due when the
+ * lease expires. A queued delivery starts only while the lease still
+ * covers a whole request (start_by); one that waited too long is dropped
+ * from memory, stays
  * leased, and comes back through claim_due when the lease expires — so a
  * queued delivery can never be sent by two nodes at once. To keep that
  * rare, each webhook's queue is capped at what it can start within the
@@ -146,9 +151,11 @@ struct worker {
      * node at insert (dispatcher_offer_cb), to be read back */
     char (*offers)[HERALD_ID_MAX];
     size_t n_offers, cap_offers;
+    int64_t offers_leased_at; /* wall ms the oldest of their leases began */
     /* worker -> loop: what those reads found (owned) */
     struct store_claim *offered;
     size_t n_offered;
+    int64_t offered_leased_at;
     /* the worker's own */
     struct store_result *results;
     struct store_ingest *emits;
@@ -471,6 +478,8 @@ static void defer_claim(struct dispatcher *d, const struct store_claim *c, struc
     struct store_deferral *x = &d->defer[d->n_defer++];
     str_copy(x->delivery_id, sizeof x->delivery_id, c->delivery_id);
     x->until = now + wait;
+    /* Handed-off events bring no wake-up: claim again when this is due. */
+    d->next_claim_at = min64(d->next_claim_at, x->until);
 }
 
 static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)
@@ -550,9 +559,9 @@ static void enqueue_all(struct dispatcher *d, struct store_claim *claims, size_t
 static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t n, int64_t now,
                         int64_t next_claim_at)
 {
-    enqueue_all(d, claims, n, now);
     d->claim_pending = false;
-    d->next_claim_at = next_claim_at;
+    d->next_claim_at = next_claim_at; /* first: a deferral may bring it forward */
+    enqueue_all(d, claims, n, now);
 }
 
 /* ---- transfers ---- */
@@ -1013,6 +1022,7 @@ static void worker_offers_locked(struct dispatcher *d)
     struct worker *wk = &d->wk;
     char(*ids)[HERALD_ID_MAX] = wk->offers;
     size_t n = wk->n_offers;
+    int64_t leased_at = wk->offers_leased_at;
     wk->offers = NULL;
     wk->n_offers = wk->cap_offers = 0;
     pthread_mutex_unlock(&wk->mu);
@@ -1026,6 +1036,8 @@ static void worker_offers_locked(struct dispatcher *d)
     if (n_got == 0)
         return;
     /* The loop may not have taken the previous read yet: append. */
+    if (wk->n_offered == 0 || leased_at < wk->offered_leased_at)
+        wk->offered_leased_at = leased_at;
     wk->offered = xrealloc(wk->offered, (wk->n_offered + n_got) * sizeof *wk->offered);
     memcpy(wk->offered + wk->n_offered, got, n_got * sizeof *got);
     wk->n_offered += n_got;
@@ -1116,6 +1128,7 @@ static void take_back(struct dispatcher *d)
     d->wk.n_claims = 0;
     struct store_claim *offered = d->wk.offered;
     size_t n_offered = d->wk.n_offered;
+    int64_t offered_at = d->wk.offered_leased_at;
     d->wk.offered = NULL;
     d->wk.n_offered = 0;
     pthread_mutex_unlock(&d->wk.mu);
@@ -1134,8 +1147,10 @@ static void take_back(struct dispatcher *d)
     }
     if (claimed)
         take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
+    /* Their time to start counts from when their lease began, before the
+     * commit and the read back, as a claim's counts from the claim. */
     if (n_offered)
-        enqueue_all(d, offered, n_offered, clock_now_ms());
+        enqueue_all(d, offered, n_offered, offered_at);
 }
 
 static int worker_start(struct dispatcher *d)
@@ -1552,8 +1567,15 @@ const char *dispatcher_lease_cb(void *arg, size_t n, int64_t *until)
      * least): a full dispatcher would give the surplus back to the store
      * (a write each), and a backlog due before these events should go
      * first; both are claim_due's. */
-    if (!d->s->ops->claim_leased || atomic_load(&d->stopping) || atomic_load(&d->room) < n)
+    if (!d->s->ops->claim_leased || atomic_load(&d->stopping))
         return NULL;
+    /* Reserved, so that commits in a row before the loop's next turn do
+     * not all count the same room; that turn sets it afresh. */
+    size_t room = atomic_load(&d->room);
+    do {
+        if (room < n)
+            return NULL;
+    } while (!atomic_compare_exchange_weak(&d->room, &room, room - n));
     *until = clock_now_ms() + d->cfg->lease_ms;
     return d->cfg->node_id;
 }
@@ -1571,6 +1593,9 @@ void dispatcher_offer_cb(void *arg, const struct store_ingest *items, size_t n)
             wk->cap_offers = wk->cap_offers ? 2 * wk->cap_offers : 64;
             wk->offers = xrealloc(wk->offers, wk->cap_offers * sizeof *wk->offers);
         }
+        int64_t leased_at = items[i].lease_until - d->cfg->lease_ms;
+        if (wk->n_offers == 0 || leased_at < wk->offers_leased_at)
+            wk->offers_leased_at = leased_at;
         memcpy(wk->offers[wk->n_offers++], items[i].id, HERALD_ID_MAX);
         added = true;
     }

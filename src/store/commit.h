@@ -27,7 +27,8 @@ typedef void (*committer_notify_fn)(void *arg);
  * longest wait of a live event). lease() runs on the committer thread
  * before each commit of n events; when it returns an owner, every event
  * of the commit gets its deliveries leased to owner until *until
- * (store_ingest.lease_owner). Once that commit is durable, offer() gets
+ * (store_ingest.lease_owner and lease_until are set on the submitted
+ * items, whatever they held). Once that commit is durable, offer() gets
  * its items (read them before returning) instead of notify(), and must
  * not block. The owner string must outlive the committer. */
 struct committer_handoff {

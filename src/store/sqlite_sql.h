@@ -187,12 +187,14 @@
                  " WHERE d.due_at <= ?1 AND e.id = d.event_id AND w.id = d.webhook_id"             \
                  " AND w.enabled = 1 ORDER BY d.due_at LIMIT ?2")                                  \
     /* Deliveries ingest created leased to ?2 for event ?1 (the hand-off                           \
-     * from the group commit), with what a claim carries. */                                       \
+     * from the group commit), with what a claim carries. Through the event's                      \
+     * index: the unary + keeps SQLite from walking every row leased to ?2                         \
+     * should an index on lease_owner come back. */                                                \
     X(DLV_LEASED, "SELECT d.id, d.event_id, d.webhook_id, d.account_id, d.attempts,"               \
                   " d.max_attempts, e.type, e.created_at, e.payload, w.modified_at,"               \
                   " d.rowid, d.status"                                                             \
                   " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                   \
-                  " WHERE d.event_id = ?1 AND d.lease_owner = ?2 AND d.status = 'in_flight'"       \
+                  " WHERE d.event_id = ?1 AND +d.lease_owner = ?2 AND d.status = 'in_flight'"      \
                   " AND e.id = d.event_id AND w.id = d.webhook_id AND w.enabled = 1")              \
     /* A row claim_select just read in the same write transaction: found by                        \
      * rowid, with no guard, since nothing else can write in between. */                           \

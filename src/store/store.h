@@ -323,11 +323,11 @@ struct store_ops {
     int (*claim_due)(struct store *s, const char *owner, int64_t now, int64_t lease_until,
                      size_t max, struct store_claim **out, size_t *n);
     /* Optional (NULL: not offered). Reads back, as claim_due returns them,
-     * the deliveries that ingest created leased to owner for the events
-     * named (store_ingest.lease_owner), and still leased to it; skips those
-     * of disabled webhooks. A read: it writes nothing and takes no write
-     * lock, which is the point (the group commit's hand-off to the local
-     * dispatcher, commit.h). */
+     * the deliveries of the events named that are in flight and leased to
+     * owner (ingest created them so: store_ingest.lease_owner), whether or
+     * not the lease has run out; skips those of disabled webhooks. A read: it writes nothing and
+     * takes no write lock, which is the point (the group commit's hand-off to the local dispatcher,
+     * commit.h). */
     int (*claim_leased)(struct store *s, const char *owner, const char (*event_ids)[HERALD_ID_MAX],
                         size_t n, struct store_claim **out, size_t *n_out);
     /* The earliest time at which claim_due could return something (INT64_MAX

@@ -597,6 +597,90 @@ static void test_idle_does_not_spin(void **state)
     assert_int_equal(st.in_flight, 0);
 }
 
+/* ---- the group commit's hand-off ---- */
+
+/* A lease from the dispatcher, once its loop has reported room. */
+static const char *lease_when_ready(struct dispatcher *d, int64_t *until)
+{
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    const char *owner;
+    while (!(owner = dispatcher_lease_cb(d, 1, until))) {
+        if (clock_mono_ms() > end)
+            fail_msg("the dispatcher never had room for a hand-off");
+        poll_pause();
+    }
+    return owner;
+}
+
+/* An event published the way the group commit hands it over: born leased
+ * to the node, then offered. */
+static void publish_leased(struct fixture *f, struct dispatcher *d, const char *owner,
+                           int64_t until)
+{
+    struct store_ingest it;
+    memset(&it, 0, sizeof it);
+    it.account_id = f->account;
+    it.type = "post.published";
+    it.data = "{\"handed\":true}";
+    it.data_len = strlen(it.data);
+    it.created_at = clock_now_ms();
+    it.lease_owner = owner;
+    it.lease_until = until;
+    id_new(it.id, "evt", it.created_at);
+    assert_int_equal(f->s->ops->ingest(f->s, &it, 1), 0);
+    assert_int_equal(it.deliveries, 1);
+    dispatcher_offer_cb(d, &it, 1);
+}
+
+/* Offered, a delivery is sent without a claim or a wake-up: leased for
+ * the dispatcher's lease_ms (60 s), nothing else could have claimed it. */
+static void test_handoff_is_sent_without_a_claim(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    int64_t until = 0;
+    const char *owner = lease_when_ready(d, &until);
+    assert_string_equal(owner, f->cfg.node_id);
+    assert_true(until >= clock_now_ms() + f->cfg.lease_ms - 1000);
+    publish_leased(f, d, owner, until);
+    wait_succeeded(f, 1);
+    dispatcher_stop(d);
+    assert_int_equal(receiver_count(&r), 1);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.pending, 0);
+    receiver_stop(&r);
+}
+
+/* Stopping with offers not yet read or sent: each is sent and recorded,
+ * or given back pending; none stays leased to a node that is gone. */
+static void test_stop_gives_back_what_was_offered(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    int64_t until = 0;
+    const char *owner = lease_when_ready(d, &until);
+    for (int i = 0; i < 20; i++)
+        publish_leased(f, d, owner, until);
+    dispatcher_stop(d); /* at once */
+    struct store_stats st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.succeeded + st.pending, 20);
+    receiver_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +692,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_event_does_not_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_is_sent_without_a_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_gives_back_what_was_offered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
