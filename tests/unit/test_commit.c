@@ -203,6 +203,24 @@ static void submit_mix(struct fx *f, struct committer *c, struct sub *subs)
     }
 }
 
+/* Starts a committer on store s (with handoff, or none), submits the mix,
+ * waits for every answer unless stop_at_once, stops it; the submissions,
+ * to free. */
+static struct sub *run_mix(struct fx *f, struct store *s, const struct committer_handoff *handoff,
+                           bool stop_at_once)
+{
+    run_reset();
+    struct committer *c;
+    assert_int_equal(committer_start(&c, s, 1000, on_notify, NULL, handoff), 0);
+    struct sub *subs = calloc(SUBS, sizeof *subs);
+    assert_non_null(subs);
+    submit_mix(f, c, subs);
+    if (!stop_at_once)
+        wait_answered(SUBS);
+    committer_stop(c);
+    return subs;
+}
+
 /* The fsync count as each commit began, by event id: recorded by a store
  * whose ingest is the real one plus this. */
 struct commit_mark {
@@ -257,14 +275,7 @@ static void test_every_submission_is_answered_once_after_its_sync(void **state)
     g_marks.n = 0;
     assert_non_null(g_marks.v);
     f->ops.ingest = marking_ingest;
-    run_reset();
-    struct committer *c;
-    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL, NULL), 0);
-    struct sub *subs = calloc(SUBS, sizeof *subs);
-    assert_non_null(subs);
-    submit_mix(f, c, subs);
-    wait_answered(SUBS);
-    committer_stop(c);
+    struct sub *subs = run_mix(f, &f->wrapped, NULL, false);
 
     size_t events = 0;
     for (int i = 0; i < SUBS; i++) {
@@ -299,19 +310,12 @@ static void test_a_failed_commit_fails_its_submissions(void **state)
 {
     struct fx *f = *state;
     f->ops.ingest = failing_ingest;
-    run_reset();
-    struct committer *c;
-    assert_int_equal(committer_start(&c, &f->wrapped, 1000, on_notify, NULL, NULL), 0);
-    struct sub *subs = calloc(SUBS, sizeof *subs);
-    assert_non_null(subs);
-    submit_mix(f, c, subs);
-    wait_answered(SUBS);
-    committer_stop(c);
+    struct sub *subs = run_mix(f, &f->wrapped, NULL, false);
     for (int i = 0; i < SUBS; i++) {
         assert_int_equal(subs[i].calls, 1);
         assert_int_equal(subs[i].rc, HERALD_ESTORE);
     }
-    /* The dispatcher must not send what a crash could still take back. */
+    /* Nothing to send: the dispatcher is not woken for a refused commit. */
     assert_int_equal(atomic_load(&g_run.notified), 0);
     free(subs);
 }
@@ -319,13 +323,7 @@ static void test_a_failed_commit_fails_its_submissions(void **state)
 static void test_stop_answers_everything_queued(void **state)
 {
     struct fx *f = *state;
-    run_reset();
-    struct committer *c;
-    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL, NULL), 0);
-    struct sub *subs = calloc(SUBS, sizeof *subs);
-    assert_non_null(subs);
-    submit_mix(f, c, subs);
-    committer_stop(c); /* at once: most are still queued */
+    struct sub *subs = run_mix(f, f->s, NULL, true); /* most still queued at the stop */
     for (int i = 0; i < SUBS; i++) {
         assert_int_equal(subs[i].calls, 1);
         assert_int_equal(subs[i].rc, 0);
@@ -373,14 +371,7 @@ static void run_with_handoff(struct fx *f, const char *owner)
     g_hand.owner = owner;
     g_hand.ids = calloc(SINGLES + BATCHES * BATCH_EVENTS, sizeof *g_hand.ids);
     assert_non_null(g_hand.ids);
-    run_reset();
-    struct committer *c;
-    assert_int_equal(committer_start(&c, f->s, 1000, on_notify, NULL, &hand), 0);
-    struct sub *subs = calloc(SUBS, sizeof *subs);
-    assert_non_null(subs);
-    submit_mix(f, c, subs);
-    wait_answered(SUBS);
-    committer_stop(c);
+    struct sub *subs = run_mix(f, f->s, &hand, false);
     for (int i = 0; i < SUBS; i++)
         assert_int_equal(subs[i].rc, 0);
     free(subs);
