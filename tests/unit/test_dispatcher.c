@@ -612,6 +612,21 @@ static const char *lease_when_ready(struct dispatcher *d, int64_t *until)
     return owner;
 }
 
+/* A receiver answering 200, one webhook to it, and a dispatcher whose loop
+ * has reported room: the lease it gave is in owner and until. */
+static struct dispatcher *start_for_handoff(struct fixture *f, struct receiver *r,
+                                            const char **owner, int64_t *until)
+{
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    assert_true(receiver_start(r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    *owner = lease_when_ready(d, until);
+    return d;
+}
+
 /* An event published the way the group commit hands it over: born leased
  * to the node, then offered. */
 static void publish_leased(struct fixture *f, struct dispatcher *d, const char *owner,
@@ -637,15 +652,10 @@ static void publish_leased(struct fixture *f, struct dispatcher *d, const char *
 static void test_handoff_is_sent_without_a_claim(void **state)
 {
     struct fixture *f = *state;
-    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
     struct receiver r;
-    assert_true(receiver_start(&r, ok, 1));
-    struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    const char *owner = NULL;
     int64_t until = 0;
-    const char *owner = lease_when_ready(d, &until);
+    struct dispatcher *d = start_for_handoff(f, &r, &owner, &until);
     assert_string_equal(owner, f->cfg.node_id);
     assert_true(until >= clock_now_ms() + f->cfg.lease_ms - 1000);
     publish_leased(f, d, owner, until);
@@ -663,15 +673,10 @@ static void test_handoff_is_sent_without_a_claim(void **state)
 static void test_stop_gives_back_what_was_offered(void **state)
 {
     struct fixture *f = *state;
-    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
     struct receiver r;
-    assert_true(receiver_start(&r, ok, 1));
-    struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    const char *owner = NULL;
     int64_t until = 0;
-    const char *owner = lease_when_ready(d, &until);
+    struct dispatcher *d = start_for_handoff(f, &r, &owner, &until);
     for (int i = 0; i < 20; i++)
         publish_leased(f, d, owner, until);
     dispatcher_stop(d); /* at once */
