@@ -1596,44 +1596,53 @@ static int read_claim(sqlite3_stmt *st, struct store_claim *k)
     return col_bytes(st, 8, &k->payload, &k->payload_len);
 }
 
-/* Reads the due rows first and leases them after: updating due_at while a
- * cursor walks the due_at index could make it meet a row twice. */
-static int claim_select(struct conn *c, int64_t now, size_t max, struct store_claim **out,
-                        size_t *n, bool **was_pending)
+/* Claims read so far, with whether each row was pending (not an expired
+ * lease taken over), growing as rows come. */
+struct claim_rows {
+    struct store_claim *v;
+    bool *pending;
+    size_t len, cap;
+};
+
+/* Appends every row st yields (columns as DLV_CLAIM's) and resets st. */
+static int claim_rows_read(struct conn *c, sqlite3_stmt *st, struct claim_rows *r)
 {
-    sqlite3_stmt *st = c->st[ST_DLV_CLAIM];
-    size_t cap = max < 64 ? max : 64, len = 0;
-    struct store_claim *v = xcalloc(cap, sizeof *v);
-    bool *pend = xcalloc(cap, sizeof *pend);
     int rc;
-    bind_int(st, 1, now);
-    bind_int(st, 2, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
     while ((rc = step(c, st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap *= 2;
-            v = xrealloc(v, cap * sizeof *v);
-            pend = xrealloc(pend, cap * sizeof *pend);
+        if (r->len == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 16;
+            r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+            r->pending = xrealloc(r->pending, r->cap * sizeof *r->pending);
         }
-        pend[len] = strcmp(col_str(st, 11), "pending") == 0;
-        rc = read_claim(st, &v[len++]);
+        r->pending[r->len] = strcmp(col_str(st, 11), "pending") == 0;
+        rc = read_claim(st, &r->v[r->len++]);
         if (rc != 0)
             break;
     }
     done(st);
-    *out = v;
-    *n = len;
-    *was_pending = pend;
     return rc < 0 ? rc : 0;
+}
+
+/* Reads the due rows first and leases them after: updating due_at while a
+ * cursor walks the due_at index could make it meet a row twice. */
+static int claim_select(struct conn *c, int64_t now, size_t max, struct claim_rows *r)
+{
+    sqlite3_stmt *st = c->st[ST_DLV_CLAIM];
+    bind_int(st, 1, now);
+    bind_int(st, 2, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
+    return claim_rows_read(c, st, r);
 }
 
 static int claim_tx(struct conn *c, const char *owner, int64_t now, int64_t lease_until, size_t max,
                     struct store_claim **out, size_t *n)
 {
-    bool *was_pending = NULL;
-    int rc = claim_select(c, now, max, out, n, &was_pending);
+    struct claim_rows r = {0};
+    int rc = claim_select(c, now, max, &r);
+    *out = r.v;
+    *n = r.len;
     sqlite3_stmt *st = c->st[ST_DLV_LEASE];
-    for (size_t i = 0; rc == 0 && i < *n; i++) {
-        bind_int(st, 1, (*out)[i].row);
+    for (size_t i = 0; rc == 0 && i < r.len; i++) {
+        bind_int(st, 1, r.v[i].row);
         bind_text(st, 2, owner);
         bind_int(st, 3, lease_until);
         bind_int(st, 4, now);
@@ -1641,9 +1650,9 @@ static int claim_tx(struct conn *c, const char *owner, int64_t now, int64_t leas
         /* Nearly every claimed row was pending; one that was not is an
          * expired lease, taken over from in_flight. */
         if (rc == 0)
-            count_move(c, was_pending[i] ? CNT_PENDING : CNT_IN_FLIGHT, CNT_IN_FLIGHT, 1);
+            count_move(c, r.pending[i] ? CNT_PENDING : CNT_IN_FLIGHT, CNT_IN_FLIGHT, 1);
     }
-    free(was_pending);
+    free(r.pending);
     return rc;
 }
 
@@ -1683,25 +1692,15 @@ static int sq_claim_due(struct store *s, const char *owner, int64_t now, int64_t
 }
 
 static int leased_rows(struct conn *c, const char *owner, const char (*ids)[HERALD_ID_MAX],
-                       size_t n, struct store_claim **out, size_t *len)
+                       size_t n, struct claim_rows *r)
 {
     sqlite3_stmt *st = c->st[ST_DLV_LEASED];
-    size_t cap = n, k = 0;
-    struct store_claim *v = xcalloc(cap ? cap : 1, sizeof *v);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         bind_text(st, 1, ids[i]);
         bind_text(st, 2, owner);
-        while (rc == 0 && (rc = step(c, st)) == SQLITE_ROW) {
-            if (k == cap)
-                v = xrealloc(v, (cap *= 2) * sizeof *v);
-            rc = read_claim(st, &v[k++]);
-        }
-        done(st);
-        rc = rc < 0 ? rc : 0;
+        rc = claim_rows_read(c, st, r);
     }
-    *out = v;
-    *len = k;
     return rc;
 }
 
@@ -1716,19 +1715,19 @@ static int sq_claim_leased(struct store *s, const char *owner, const char (*ids)
         return 0;
     struct sq *q = SQ(s);
     struct conn *c = conn_get(q);
-    struct store_claim *v = NULL;
-    size_t len = 0;
+    struct claim_rows r = {0};
     int rc = rx_begin(c);
     if (rc == 0)
-        rc = leased_rows(c, owner, ids, n, &v, &len);
+        rc = leased_rows(c, owner, ids, n, &r);
     rc = rx_end(c, rc);
     conn_put(q, c);
-    if (rc != 0 || len == 0) {
-        store_claims_free(v, len);
+    free(r.pending);
+    if (rc != 0) {
+        store_claims_free(r.v, r.len);
         return rc;
     }
-    *out = v;
-    *n_out = len;
+    *out = r.v;
+    *n_out = r.len;
     return 0;
 }
 
