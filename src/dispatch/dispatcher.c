@@ -60,6 +60,7 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/retry.h"
 #include "dispatch/send.h"
+#include "dispatch/sockets.h"
 
 #define CLAIM_BATCH_MAX 512    /* deliveries per claim_due call */
 #define CLAIM_CHUNK_MIN 128    /* free slots worth a claim while work is queued */
@@ -168,7 +169,8 @@ struct dispatcher {
     pthread_t thread;
     atomic_bool stopping;
     int epfd, evfd;
-    int store_fd; /* the store's notify_fd() in the epoll set, -1 when none */
+    struct sockreg socks; /* libcurl's sockets in epfd */
+    int store_fd;         /* the store's notify_fd() in the epoll set, -1 when none */
     CURLM *multi;
     int64_t curl_deadline; /* mono ms, -1 when libcurl has no timer */
     int64_t next_claim_at; /* wall ms */
@@ -579,6 +581,7 @@ static struct xfer *xfer_get(struct dispatcher *d)
     x = xcalloc(1, sizeof *x);
     x->easy = easy;
     attempt_configure_handle(&x->a, easy, d->cfg); /* x->a rides this handle for good */
+    sockreg_attach(&d->socks, easy);
     return x;
 }
 
@@ -1193,30 +1196,6 @@ static void worker_free(struct worker *wk)
 
 /* ---- libcurl glue ---- */
 
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct dispatcher *d = userp;
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(d->multi, s, NULL);
-        return 0;
-    }
-    struct epoll_event ev = {.events = 0, .data.fd = s};
-    if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    if (socketp) {
-        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
-    } else {
-        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-            epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
-        curl_multi_assign(d->multi, s, d); /* any non-NULL marks "registered" */
-    }
-    return 0;
-}
-
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct dispatcher *d = userp;
@@ -1339,6 +1318,8 @@ static void handle_events(struct dispatcher *d, struct epoll_event *ev, int n)
             take_back(d);
             continue;
         }
+        if (!sockreg_wanted(&d->socks, fd))
+            continue;
         int flags = 0;
         if (ev[i].events & EPOLLIN)
             flags |= CURL_CSELECT_IN;
@@ -1430,7 +1411,7 @@ static void *run(void *arg)
 static void dispatcher_free(struct dispatcher *d)
 {
     if (d->multi)
-        curl_multi_cleanup(d->multi);
+        curl_multi_cleanup(d->multi); /* closes the pooled connections through d->socks */
     struct xfer *x;
     while ((x = d->free_xfers)) {
         d->free_xfers = x->next;
@@ -1452,6 +1433,7 @@ static void dispatcher_free(struct dispatcher *d)
     free(d->buckets);
     free(d->defer);
     worker_free(&d->wk);
+    sockreg_release(&d->socks);
     if (d->epfd >= 0)
         close(d->epfd);
     if (d->evfd >= 0)
@@ -1470,14 +1452,15 @@ static int setup(struct dispatcher *d)
 {
     d->epfd = epoll_create1(EPOLL_CLOEXEC);
     d->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    sockreg_init(&d->socks, d->epfd);
     if (d->epfd < 0 || d->evfd < 0 || watch(d, d->evfd) != 0)
         return HERALD_EIO;
     d->multi = curl_multi_init();
     if (!d->multi)
         return HERALD_ENOMEM;
     long total = (long)total_cap(d);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, sockreg_on_socket);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, &d->socks);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     /* Idle keep-alive connections worth keeping: twice the transfers. */

@@ -1,0 +1,136 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "dispatch/sockets.h"
+
+enum {
+    SOCK_OWNED = 1,   /* a connection socket: its close comes through sockreg_close */
+    SOCK_IN_SET = 2,  /* registered in the epoll set, with ev[fd] */
+    SOCK_WATCHED = 4, /* libcurl wants its events now */
+};
+
+void sockreg_init(struct sockreg *r, int epfd)
+{
+    memset(r, 0, sizeof *r);
+    r->epfd = epfd;
+}
+
+void sockreg_release(struct sockreg *r)
+{
+    free(r->flag);
+    free(r->ev);
+    r->flag = NULL;
+    r->ev = NULL;
+    r->cap = 0;
+}
+
+/* Makes room for descriptor fd. Descriptors are small and dense, so the
+ * tables stay as large as the highest one seen (a few KiB). */
+static void fit(struct sockreg *r, int fd)
+{
+    if ((size_t)fd < r->cap)
+        return;
+    size_t cap = r->cap ? r->cap : 64;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    r->flag = xrealloc(r->flag, cap * sizeof *r->flag);
+    r->ev = xrealloc(r->ev, cap * sizeof *r->ev);
+    memset(r->flag + r->cap, 0, (cap - r->cap) * sizeof *r->flag);
+    memset(r->ev + r->cap, 0, (cap - r->cap) * sizeof *r->ev);
+    r->cap = cap;
+}
+
+static void set_remove(struct sockreg *r, int fd)
+{
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+    r->flag[fd] &= (uint8_t)~SOCK_IN_SET;
+}
+
+/* Registers fd for events, or changes what it is registered for. A failure
+ * leaves the transfer to its timeout, as libcurl's own poll would. */
+static void set_watch(struct sockreg *r, int fd, uint32_t events)
+{
+    struct epoll_event e = {.events = events, .data.fd = fd};
+    if (r->flag[fd] & SOCK_IN_SET) {
+        if (r->ev[fd] == events)
+            return;
+        if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &e) != 0 && errno == ENOENT)
+            epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &e);
+    } else if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &e) != 0 && errno == EEXIST) {
+        epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &e);
+    }
+    r->flag[fd] |= SOCK_IN_SET;
+    r->ev[fd] = events;
+}
+
+int sockreg_on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct sockreg *r = userp;
+    (void)easy;
+    (void)socketp;
+    if (s < 0)
+        return 0;
+    fit(r, s);
+    if (what == CURL_POLL_REMOVE) {
+        r->flag[s] &= (uint8_t)~SOCK_WATCHED;
+        /* A connection back in libcurl's pool stays in the set for its next
+         * transfer; anything else leaves it now. */
+        if ((r->flag[s] & SOCK_IN_SET) && !(r->flag[s] & SOCK_OWNED))
+            set_remove(r, s);
+        return 0;
+    }
+    uint32_t events = 0;
+    if (what & CURL_POLL_IN)
+        events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        events |= EPOLLOUT;
+    set_watch(r, s, events);
+    r->flag[s] |= SOCK_WATCHED;
+    return 0;
+}
+
+bool sockreg_wanted(struct sockreg *r, int fd)
+{
+    if (fd < 0 || (size_t)fd >= r->cap || (r->flag[fd] & SOCK_WATCHED))
+        return true;
+    if (r->flag[fd] & SOCK_IN_SET)
+        set_remove(r, fd); /* idle: closed by the server, or unasked bytes */
+    return false;
+}
+
+int sockreg_sockopt(void *userp, curl_socket_t s, curlsocktype purpose)
+{
+    struct sockreg *r = userp;
+    if (purpose == CURLSOCKTYPE_IPCXN && s >= 0) {
+        fit(r, s);
+        r->flag[s] = SOCK_OWNED; /* a new socket: nothing known of the number's past */
+        r->ev[s] = 0;
+    }
+    return CURL_SOCKOPT_OK;
+}
+
+int sockreg_close(void *userp, curl_socket_t s)
+{
+    struct sockreg *r = userp;
+    if (s >= 0 && (size_t)s < r->cap) {
+        /* Closing would drop the registration too, unless the socket's file
+         * lives on elsewhere (a forked child): removed explicitly. */
+        if (r->flag[s] & SOCK_IN_SET)
+            epoll_ctl(r->epfd, EPOLL_CTL_DEL, s, NULL);
+        r->flag[s] = 0;
+        r->ev[s] = 0;
+    }
+    return close(s);
+}
+
+void sockreg_attach(struct sockreg *r, CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, sockreg_sockopt);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, r);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, sockreg_close);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, r);
+}
