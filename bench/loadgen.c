@@ -1,7 +1,7 @@
 /*
  * loadgen.c — publishes events to herald for the benchmarks.
  *
- *   loadgen URL KEY MODE SECONDS CONNS [RATE] [OUT]
+ *   loadgen URL KEY MODE SECONDS CONNS [RATE] [OUT] [TYPES]
  *
  * MODE "closed": CONNS requests always in flight (POST /v1/events), for
  *   ingest throughput and latency (figure I).
@@ -11,7 +11,15 @@
  *   connection, or waits for one; its latency is taken from the *scheduled*
  *   send time, so a server that falls behind shows it instead of slowing
  *   the generator. With OUT, each accepted event is written as "<event id>
- *   <scheduled unix ms>" so the sink's log can be joined to it.
+ *   <scheduled unix ms>" so the sink's log can be joined to it ("" for OUT
+ *   writes nothing).
+ *
+ * TYPES (open loop only) is a file of event types, one per line (empty
+ * lines skipped): request i, in schedule order from 0, publishes the type
+ * on line i % lines, so the file is one cycle of the mix (figure H: 99
+ * healthy types and one dead one on every tenth request). OUT lines then
+ * get a third column, the type. Without TYPES every event is
+ * "post.published". Either way the body is one ~600-byte event.
  *
  * Each connection carries one request at a time (HTTP/1.1 keep-alive, no
  * pipelining). Success is a 202; any other status counts as failed, and so
@@ -30,11 +38,12 @@
  * single-event request, more than half a core at figure I's rate, and
  * spun between the open loop's sends. This is one thread on plain sockets
  * and epoll, in the manner of wrk (reference P): each request's bytes are
- * built once, and a request costs one send() and one recv() plus its
- * share of an epoll_wait() — about 10 us in the closed loop, as wrk costs,
- * nearly all of it the kernel's TCP path. The open loop sleeps until each
- * scheduled send (sub-millisecond, so arrivals stay evenly spread and on
- * time), which makes it wake about once per request.
+ * built once (with TYPES, once per distinct type), and a request costs one
+ * send() and one recv() plus its share of an epoll_wait() — about 10 us in
+ * the closed loop, as wrk costs, nearly all of it the kernel's TCP path.
+ * The open loop sleeps until each scheduled send (sub-millisecond, so
+ * arrivals stay evenly spread and on time), which makes it wake about once
+ * per request.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -65,6 +74,8 @@
 /* One recv() takes a whole batch answer (~14 KB for 100 events). */
 #define READ_BUF 65536
 #define EPOLL_BATCH 256
+/* herald's limit on an event type's name; it also bounds the body. */
+#define TYPE_MAX 100
 
 static double mono_ms(void)
 {
@@ -91,6 +102,24 @@ static void *xcalloc(size_t n, size_t size)
     }
     return p;
 }
+
+static void *xrealloc(void *p, size_t size)
+{
+    p = realloc(p, size);
+    if (!p) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* One request's bytes, headers and body, built once and sent as is by
+ * every connection that carries it. */
+struct request {
+    char *buf;
+    size_t len;
+    const char *type; /* its event type, written to OUT; NULL without TYPES */
+};
 
 /* Why a request failed: each kind is described on stderr the first time it
  * happens and counted in the summary. */
@@ -121,9 +150,10 @@ enum conn_state {
 struct conn {
     int fd; /* -1 while closed: opened by the next request on it */
     enum conn_state state;
-    uint32_t watching; /* epoll events registered for fd */
-    size_t sent;       /* request bytes written */
-    double scheduled;  /* mono ms latency is measured from */
+    const struct request *req; /* the request being sent or answered */
+    uint32_t watching;         /* epoll events registered for fd */
+    size_t sent;               /* request bytes written */
+    double scheduled;          /* mono ms latency is measured from */
     double scheduled_wall;
     double sent_at; /* mono ms the request started, for the timeout */
     /* The answer being read. */
@@ -141,8 +171,13 @@ struct gen {
     int ep;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    const char *req; /* the request's bytes, shared by every connection */
-    size_t req_len;
+    /* The mix: request i (in schedule order) sends cycle[i % n_cycle],
+     * which points into reqs, one per distinct type. */
+    struct request *reqs;
+    size_t n_reqs;
+    const struct request **cycle;
+    size_t n_cycle;
+    size_t next_request;
     bool open_loop;
     long events_per_request;
     struct conn *conns;
@@ -235,8 +270,8 @@ static int conn_open(struct gen *g, struct conn *c)
  * (the connection is then closed and free). */
 static int conn_send(struct gen *g, struct conn *c)
 {
-    while (c->sent < g->req_len) {
-        ssize_t n = send(c->fd, g->req + c->sent, g->req_len - c->sent, MSG_NOSIGNAL);
+    while (c->sent < c->req->len) {
+        ssize_t n = send(c->fd, c->req->buf + c->sent, c->req->len - c->sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -257,11 +292,12 @@ static int conn_send(struct gen *g, struct conn *c)
     return 0;
 }
 
-/* Assigns a request to free connection c, opening it if needed. */
-static void request_start(struct gen *g, struct conn *c, double scheduled, double now,
-                          double wall_now)
+/* Assigns request req to free connection c, opening it if needed. */
+static void request_start(struct gen *g, struct conn *c, const struct request *req,
+                          double scheduled, double now, double wall_now)
 {
     g->in_flight++;
+    c->req = req;
     c->scheduled = scheduled;
     c->scheduled_wall = wall_now - (now - scheduled);
     c->sent_at = now;
@@ -303,7 +339,10 @@ static void write_published(struct gen *g, struct conn *c)
     const char *id = strstr(c->body, "\"id\":\"");
     const char *id_end = id ? strchr(id + 6, '"') : NULL;
     static bool warned;
-    if (id_end)
+    if (id_end && c->req->type)
+        fprintf(g->out, "%.*s %.3f %s\n", (int)(id_end - id - 6), id + 6, c->scheduled_wall,
+                c->req->type);
+    else if (id_end)
         fprintf(g->out, "%.*s %.3f\n", (int)(id_end - id - 6), id + 6, c->scheduled_wall);
     else if (!warned) { /* still accepted, but the sink's log cannot be joined to it */
         fprintf(stderr, "loadgen: a 202 without an event id: %s\n", c->body);
@@ -330,7 +369,7 @@ static void response_done(struct gen *g, struct conn *c)
     }
     /* An answer before the whole request was written leaves the stream in
      * an unknown state. */
-    if (c->close_after || c->sent < g->req_len)
+    if (c->close_after || c->sent < c->req->len)
         conn_close(c);
     conn_free(g, c);
 }
@@ -549,7 +588,8 @@ static void dispatch_due(struct gen *g, double now)
             g->next_send += g->interval;
         }
         struct conn *c = &g->conns[g->free_stack[--g->n_free]];
-        request_start(g, c, scheduled, now, wall_now);
+        const struct request *req = g->cycle[g->next_request++ % g->n_cycle];
+        request_start(g, c, req, scheduled, now, wall_now);
     }
 }
 
@@ -657,9 +697,10 @@ static int resolve(struct gen *g, const char *host, const char *port)
     return 0;
 }
 
-/* The body: a ~600-byte event like the sink reference's body, or 100 of
- * them in a batch. Returns a malloc'd string; *len is its length. */
-static char *build_body(bool batch, size_t *len)
+/* The body: a ~600-byte event of type `type` (at most TYPE_MAX bytes, none
+ * needing a JSON escape) like the sink reference's body, or 100 of them in
+ * a batch. Returns a malloc'd string; *len is its length. */
+static char *build_body(const char *type, bool batch, size_t *len)
 {
     char data[512];
     int dl = snprintf(data, sizeof data,
@@ -669,8 +710,8 @@ static char *build_body(bool batch, size_t *len)
     while (dl < 420)
         data[dl++] = 'x';
     memcpy(data + dl, "\"}", 3);
-    char one[600];
-    int ol = snprintf(one, sizeof one, "{\"type\":\"post.published\",\"data\":%s}", data);
+    char one[sizeof data + TYPE_MAX + 32];
+    int ol = snprintf(one, sizeof one, "{\"type\":\"%s\",\"data\":%s}", type, data);
     size_t cap = batch ? (size_t)(ol + 1) * 100 + 64 : (size_t)ol + 1;
     char *body = xcalloc(cap, 1);
     size_t bl = 0;
@@ -691,13 +732,13 @@ static char *build_body(bool batch, size_t *len)
     return body;
 }
 
-/* The whole request, headers and body, built once and sent as is by every
- * connection. Returns a malloc'd buffer; *len is its length. */
-static char *build_request(const char *path, const char *authority, const char *key, bool batch,
-                           size_t *len)
+/* The whole request, headers and body, for one event type. Returns a
+ * malloc'd buffer; *len is its length. */
+static char *build_request(const char *path, const char *authority, const char *key,
+                           const char *type, bool batch, size_t *len)
 {
     size_t bl;
-    char *body = build_body(batch, &bl);
+    char *body = build_body(type, batch, &bl);
     const char *fmt = "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n";
     int hl = snprintf(NULL, 0, fmt, path, authority, key, bl);
@@ -707,6 +748,116 @@ static char *build_request(const char *path, const char *authority, const char *
     free(body);
     *len = (size_t)hl + bl;
     return req;
+}
+
+/* 1 to TYPE_MAX bytes of the characters herald allows in a type name
+ * (herald checks the dots): the name goes into the JSON body unescaped. */
+static bool type_ok(const char *t, size_t len)
+{
+    if (len == 0 || len > TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+              (t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == '_' || t[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Reads TYPES: one event type per line, line ends and empty lines dropped.
+ * Returns the malloc'd lines (each malloc'd), *n their count, or NULL
+ * after saying why on stderr. */
+static char **read_types(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    char **lines = NULL, *line = NULL;
+    size_t count = 0, cap = 0, line_cap = 0;
+    long lineno = 0;
+    ssize_t len;
+    bool bad = false;
+    while ((len = getline(&line, &line_cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        if (!type_ok(line, (size_t)len)) {
+            fprintf(stderr, "loadgen: %s:%ld: not an event type (1-%d of A-Za-z0-9._-)\n", path,
+                    lineno, TYPE_MAX);
+            bad = true;
+            break;
+        }
+        if (count == cap) {
+            cap = cap ? cap * 2 : 64;
+            lines = xrealloc(lines, cap * sizeof *lines);
+        }
+        lines[count] = xcalloc((size_t)len + 1, 1);
+        memcpy(lines[count++], line, (size_t)len + 1);
+    }
+    free(line);
+    fclose(f);
+    if (!bad && count == 0) {
+        fprintf(stderr, "loadgen: %s: no event types\n", path);
+        bad = true;
+    }
+    if (bad) {
+        for (size_t i = 0; i < count; i++)
+            free(lines[i]);
+        free(lines);
+        return NULL;
+    }
+    *n = count;
+    return lines;
+}
+
+/* The lines cmp_line compares (qsort passes no context). */
+static const char *const *sort_lines;
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(sort_lines[*(const size_t *)a], sort_lines[*(const size_t *)b]);
+}
+
+/* Builds one request per distinct type among the n lines and points
+ * g->cycle[i] at line i's. The cycle may be long (H's is 990 lines for 100
+ * types): sorting finds equal lines without comparing every pair. The
+ * requests keep the lines as their types. */
+static void build_cycle(struct gen *g, char **lines, size_t n, const char *path,
+                        const char *authority, const char *key)
+{
+    size_t *order = xcalloc(n, sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    sort_lines = (const char *const *)lines;
+    qsort(order, n, sizeof *order, cmp_line);
+    g->reqs = xcalloc(n, sizeof *g->reqs);
+    g->cycle = xcalloc(n, sizeof *g->cycle);
+    g->n_cycle = n;
+    for (size_t k = 0; k < n; k++) {
+        const char *t = lines[order[k]];
+        if (k == 0 || strcmp(t, g->reqs[g->n_reqs - 1].type) != 0) {
+            struct request *r = &g->reqs[g->n_reqs++];
+            r->type = t;
+            r->buf = build_request(path, authority, key, t, false, &r->len);
+        }
+        g->cycle[order[k]] = &g->reqs[g->n_reqs - 1];
+    }
+    free(order);
+}
+
+/* Without TYPES: one request, every event "post.published". */
+static void build_single(struct gen *g, const char *path, const char *authority, const char *key,
+                         bool batch)
+{
+    g->reqs = xcalloc(1, sizeof *g->reqs);
+    g->reqs[0].buf = build_request(path, authority, key, "post.published", batch, &g->reqs[0].len);
+    g->n_reqs = 1;
+    g->cycle = xcalloc(1, sizeof *g->cycle);
+    g->cycle[0] = &g->reqs[0];
+    g->n_cycle = 1;
 }
 
 static int cmp(const void *a, const void *b)
@@ -738,7 +889,9 @@ static void report(struct gen *g)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: loadgen URL KEY closed|batch|open SECONDS CONNS [RATE] [OUT]\n");
+    fprintf(stderr, "usage: loadgen URL KEY closed|batch|open SECONDS CONNS [RATE] [OUT] "
+                    "[TYPES]\n  TYPES (open only): a file of event types, one per line, "
+                    "request i using line i %% lines\n");
     return 2;
 }
 
@@ -753,7 +906,8 @@ int main(int argc, char **argv)
     bool batch = strcmp(mode, "batch") == 0, open_loop = strcmp(mode, "open") == 0;
     if (!batch && !open_loop && strcmp(mode, "closed") != 0)
         return usage();
-    if (conns < 1 || conns > 4096 || (open_loop && rate <= 0))
+    if (conns < 1 || conns > 4096 || (open_loop && rate <= 0) || (argc > 8 && !open_loop) ||
+        argc > 9)
         return usage();
 
     static struct gen g; /* the read buffer is large */
@@ -767,15 +921,21 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/v1/events%s", prefix, batch ? "/batch" : "");
     if (resolve(&g, host, port) < 0)
         return 1;
-    if (argc > 7) {
+    char **types = NULL;
+    size_t n_types = 0;
+    if (argc > 8 && !(types = read_types(argv[8], &n_types)))
+        return 1;
+    if (argc > 7 && argv[7][0]) {
         g.out = fopen(argv[7], "w");
         if (!g.out) {
             perror(argv[7]);
             return 1;
         }
     }
-    char *req = build_request(path, authority, key, batch, &g.req_len);
-    g.req = req;
+    if (types)
+        build_cycle(&g, types, n_types, path, authority, key);
+    else
+        build_single(&g, path, authority, key, batch);
     g.open_loop = open_loop;
     g.events_per_request = batch ? 100 : 1;
     g.interval = open_loop ? 1000.0 / rate : 0;
@@ -805,6 +965,12 @@ int main(int argc, char **argv)
     free(g.conns);
     free(g.free_stack);
     free(g.lat);
-    free(req);
+    for (size_t i = 0; i < g.n_reqs; i++)
+        free(g.reqs[i].buf);
+    free(g.reqs);
+    free(g.cycle);
+    for (size_t i = 0; i < n_types; i++)
+        free(types[i]);
+    free(types);
     return 0;
 }

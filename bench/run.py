@@ -13,6 +13,7 @@ delivered + pending + failed, and nothing missing at the sink.
 import argparse
 import http.client
 import json
+import math
 import os
 import re
 import shutil
@@ -296,13 +297,15 @@ def drain(build, work, sink, name, n_events, n_webhooks, extra=()):
             "cpu_us_per_delivery": round(cpu * 1e6 / deliveries, 1), "ledger": check}
 
 
-def loadgen(build, h, mode, seconds, conns, rate=0, out=None):
+def loadgen(build, h, mode, seconds, conns, rate=0, out=None, types=None):
     args = [os.path.join(build, "bench_loadgen"), f"http://127.0.0.1:{h.port}", h.key, mode,
             str(seconds), str(conns)]
-    if rate or out:
+    if rate or out or types:
         args.append(str(rate))
-    if out:
-        args.append(out)
+    if out or types:
+        args.append(out or "")
+    if types:
+        args.append(types)
     return json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
 
 
@@ -338,8 +341,9 @@ def end_to_end(build, work, sink, rate, seconds, name="e2e", dead=None, n_webhoo
     types = []
     single = n_webhooks == 1 and dead is None
     for i in range(n_webhooks):
-        # loadgen publishes post.published; the typed scenarios (H) use one
-        # custom type per webhook so each event goes to exactly one.
+        # loadgen publishes post.published unless given a file of types; the
+        # typed scenarios (H) use one custom type per webhook so each event goes
+        # to exactly one.
         t = "post.published" if single else f"bench.t{i}"
         if not single:
             h.call("POST", "/v1/event-types", {"name": t, "description": "bench", "sample": {}})
@@ -357,21 +361,26 @@ def end_to_end(build, work, sink, rate, seconds, name="e2e", dead=None, n_webhoo
         h.webhook(dead, events=["bench.dead"], max_in_flight=16)
     sink.reset_log()
     out = os.path.join(h.dir, "published.txt")
-    if single:
-        # herald allows 256 connections per client address by default
-        # (--max-connections-per-ip) and this harness holds one itself: 256
-        # here made one of the generator's connections be refused over and
-        # over, counted as failed requests.
-        gen = loadgen(build, h, "open", seconds, 250, rate, out)
-    else:
-        gen = open_loop_types(h, types, rate, seconds, out,
-                              dead_share=0.1 if dead is not None else 0)
+    mix = None
+    if not single:
+        # One cycle of the mix, request i publishing line i % len: every
+        # tenth "bench.dead" when there is a dead share (the baseline too),
+        # the others going round the healthy types.
+        mix = os.path.join(h.dir, "types.txt")
+        with open(mix, "w") as f:
+            f.writelines(line + "\n" for line in type_cycle(types, dead is not None))
+    # herald allows 256 connections per client address by default
+    # (--max-connections-per-ip) and this harness holds one itself: 256 here
+    # made one of the generator's connections be refused over and over,
+    # counted as failed requests.
+    gen = loadgen(build, h, "open", seconds, 250, rate, out, mix)
     published = {}
     with open(out) as f:
         for line in f:
-            eid, at = line.split()
-            published[eid] = float(at)
-    healthy_ids = [e for e in published if not e.startswith("dead:")]
+            eid, at, *typ = line.split()
+            if typ != ["bench.dead"]:
+                published[eid] = float(at)
+    healthy_ids = list(published)
     deadline = time.time() + 120
     entries = []
     while time.time() < deadline:
@@ -390,50 +399,14 @@ def end_to_end(build, work, sink, rate, seconds, name="e2e", dead=None, n_webhoo
                        "balanced": all(i in seen for i in healthy_ids)}}
 
 
-def open_loop_types(h, types, rate, seconds, out, dead_share=0.0):
-    """A small Python open-loop generator for scenarios with several event
-    types (H): it runs threads of keep-alive connections on a schedule."""
-    import threading
-    interval = 1.0 / rate
-    start = time.time() + 0.2
-    total = int(rate * seconds)
-    lock = threading.Lock()
-    lines = []
-    nthreads = 32
-    stats = {"requests": 0, "failed": 0}
-
-    def worker(k):
-        conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=60)
-        headers = {"Authorization": f"Bearer {h.key}", "Content-Type": "application/json"}
-        for i in range(k, total, nthreads):
-            at = start + i * interval
-            delay = at - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            dead = dead_share and (i % int(1 / dead_share) == 0)
-            t = "bench.dead" if dead else types[i % len(types)]
-            body = json.dumps({"type": t, "data": {"n": i, "pad": "x" * 400}})
-            try:
-                conn.request("POST", "/v1/events", body=body, headers=headers)
-                r = conn.getresponse()
-                data = json.loads(r.read())
-                with lock:
-                    stats["requests"] += 1
-                    lines.append(("dead:" if dead else "") + f"{data['id']} {at * 1000:.3f}")
-            except Exception:
-                with lock:
-                    stats["failed"] += 1
-                conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=60)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(nthreads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    stats["seconds"] = seconds
-    return stats
+def type_cycle(types, with_dead):
+    """One cycle of H's mix, for loadgen's TYPES file: request i is
+    "bench.dead" when with_dead and i % 10 == 0, else types[i % len(types)];
+    the cycle is as long as the least common multiple of the two periods
+    (990 requests for 99 types)."""
+    n = len(types) * 10 // math.gcd(len(types), 10) if with_dead else len(types)
+    return ["bench.dead" if with_dead and i % 10 == 0 else types[i % len(types)]
+            for i in range(n)]
 
 
 def memory(build, work, sink, quick):
