@@ -25,10 +25,9 @@
  *
  * Leases. A claimed delivery is leased to this node for cfg->lease_ms; so
  * is one the group commit hands over (dispatcher_lease_cb), born leased,
- * which the worker reads back (claim_leased) and the loop queues like a
- * claim, its start_by counted from when its lease began. A read back that
- * fails leaves those rows leased: they return through claim_due when the
- * lease expires. A queued delivery starts only while the lease still
+ * whose claim ingest made in memory (store_ingest.leased) and the loop
+ * queues like any other, its start_by counted from when its lease began.
+ * A queued delivery starts only while the lease still
  * covers a whole request (start_by); one that waited too long is dropped
  * from memory, stays leased, and comes back through claim_due when the
  * lease expires — so a queued delivery can never be sent by two nodes at
@@ -147,12 +146,8 @@ struct worker {
     int64_t next_claim_at;        /* wall ms suggested by the claim's outcome */
     struct store_deferral *defer; /* claims given back unsent (owned) */
     size_t n_defer;
-    /* committer -> worker: events whose new deliveries were leased to this
-     * node at insert (dispatcher_offer_cb), to be read back */
-    char (*offers)[HERALD_ID_MAX];
-    size_t n_offers, cap_offers;
-    int64_t offers_leased_at; /* wall ms the oldest of their leases began */
-    /* worker -> loop: what those reads found (owned) */
+    /* committer -> loop: deliveries leased to this node at insert, as
+     * ingest made them (dispatcher_offer_cb; owned) */
     struct store_claim *offered;
     size_t n_offered;
     int64_t offered_leased_at;
@@ -1016,37 +1011,6 @@ static void worker_defer_locked(struct dispatcher *d)
     pthread_mutex_lock(&wk->mu);
 }
 
-/* Reads back the deliveries handed off by the group commit; called and
- * returns with mu held. A failure is only logged: the rows stay leased and
- * come back through claim_due when the lease runs out. */
-static void worker_offers_locked(struct dispatcher *d)
-{
-    struct worker *wk = &d->wk;
-    char(*ids)[HERALD_ID_MAX] = wk->offers;
-    size_t n = wk->n_offers;
-    int64_t leased_at = wk->offers_leased_at;
-    wk->offers = NULL;
-    wk->n_offers = wk->cap_offers = 0;
-    pthread_mutex_unlock(&wk->mu);
-    struct store_claim *got = NULL;
-    size_t n_got = 0;
-    int rc = d->s->ops->claim_leased(d->s, d->cfg->node_id, ids, n, &got, &n_got);
-    if (rc != 0)
-        store_warn(&wk->last_warn, "claim_leased", rc);
-    free(ids);
-    pthread_mutex_lock(&wk->mu);
-    if (n_got == 0)
-        return;
-    /* The loop may not have taken the previous read yet: append. */
-    if (wk->n_offered == 0 || leased_at < wk->offered_leased_at)
-        wk->offered_leased_at = leased_at;
-    wk->offered = xrealloc(wk->offered, (wk->n_offered + n_got) * sizeof *wk->offered);
-    memcpy(wk->offered + wk->n_offered, got, n_got * sizeof *got);
-    wk->n_offered += n_got;
-    free(got); /* the payloads moved */
-    notify_loop(wk);
-}
-
 static void *worker_run(void *arg)
 {
     struct dispatcher *d = arg;
@@ -1059,8 +1023,6 @@ static void *worker_run(void *arg)
             break;
         if (wk->defer)
             worker_defer_locked(d);
-        if (wk->n_offers && !wk->stop)
-            worker_offers_locked(d);
         size_t want = wk->claim_want;
         wk->claim_want = 0;
         if (want)
@@ -1069,8 +1031,7 @@ static void *worker_run(void *arg)
             worker_record_locked(d, &p);
         else if (wk->todo && !wk->claim_want)
             wait_until(wk, wk->todo_since + RECORD_WAIT_MS);
-        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer &&
-                 !wk->n_offers)
+        else if (!wk->stop && !wk->todo && !p.batch && !wk->claim_want && !wk->defer)
             pthread_cond_wait(&wk->cv, &wk->mu);
     }
     pthread_mutex_unlock(&wk->mu);
@@ -1150,7 +1111,7 @@ static void take_back(struct dispatcher *d)
     if (claimed)
         take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
     /* Their time to start counts from when their lease began, before the
-     * commit and the read back, as a claim's counts from the claim. */
+     * commit, as a claim's counts from the claim. */
     if (n_offered)
         enqueue_all(d, offered, n_offered, offered_at);
 }
@@ -1185,7 +1146,6 @@ static void worker_free(struct worker *wk)
     free(wk->defer);
     store_claims_free(wk->claims, wk->n_claims);
     store_claims_free(wk->offered, wk->n_offered); /* left leased: release() */
-    free(wk->offers);
     free(wk->results);
     free(wk->emits);
     if (wk->notify_fd >= 0)
@@ -1549,7 +1509,7 @@ const char *dispatcher_lease_cb(void *arg, size_t n, int64_t *until)
      * least): a full dispatcher would give the surplus back to the store
      * (a write each), and a backlog due before these events should go
      * first; both are claim_due's. */
-    if (!d->s->ops->claim_leased || atomic_load(&d->stopping))
+    if (!d->s->ops->ingest_hands_off || atomic_load(&d->stopping))
         return NULL;
     /* Reserved, so that commits in a row before the loop's next turn do
      * not all count the same room; that turn sets it afresh. */
@@ -1562,28 +1522,29 @@ const char *dispatcher_lease_cb(void *arg, size_t n, int64_t *until)
     return d->cfg->node_id;
 }
 
-void dispatcher_offer_cb(void *arg, const struct store_ingest *items, size_t n)
+void dispatcher_offer_cb(void *arg, const struct store_ingest *items, size_t n,
+                         struct store_claims *claims)
 {
     struct dispatcher *d = arg;
     struct worker *wk = &d->wk;
-    bool added = false;
+    if (claims->len == 0)
+        return;
+    /* One lease covers the whole commit (dispatcher_lease_cb). */
+    int64_t leased_at = 0;
+    for (size_t i = 0; i < n && !leased_at; i++)
+        if (items[i].lease_owner)
+            leased_at = items[i].lease_until - d->cfg->lease_ms;
     pthread_mutex_lock(&wk->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (!items[i].lease_owner || items[i].deliveries == 0 || items[i].duplicate)
-            continue;
-        if (wk->n_offers == wk->cap_offers) {
-            wk->cap_offers = wk->cap_offers ? 2 * wk->cap_offers : 64;
-            wk->offers = xrealloc(wk->offers, wk->cap_offers * sizeof *wk->offers);
-        }
-        int64_t leased_at = items[i].lease_until - d->cfg->lease_ms;
-        if (wk->n_offers == 0 || leased_at < wk->offers_leased_at)
-            wk->offers_leased_at = leased_at;
-        memcpy(wk->offers[wk->n_offers++], items[i].id, HERALD_ID_MAX);
-        added = true;
-    }
-    if (added)
-        pthread_cond_signal(&wk->cv);
+    /* The loop may not have taken the previous offer yet: append. */
+    if (wk->n_offered == 0 || leased_at < wk->offered_leased_at)
+        wk->offered_leased_at = leased_at;
+    wk->offered = xrealloc(wk->offered, (wk->n_offered + claims->len) * sizeof *wk->offered);
+    memcpy(wk->offered + wk->n_offered, claims->v, claims->len * sizeof *claims->v);
+    wk->n_offered += claims->len;
     pthread_mutex_unlock(&wk->mu);
+    free(claims->v); /* the payloads moved */
+    memset(claims, 0, sizeof *claims);
+    notify_loop(wk);
 }
 
 void dispatcher_stop(struct dispatcher *d)

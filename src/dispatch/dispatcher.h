@@ -47,14 +47,16 @@ void dispatcher_wake_cb(void *d);
 /* The group commit's hand-off (struct committer_handoff, commit.h), with
  * d as its arg. lease: this node's id when the dispatcher has room for n
  * more events (room as of the loop's last turn, less what earlier leases
- * reserved since) and the store can read leased deliveries back
- * (claim_leased, SQLite only); NULL otherwise. offer: takes the committed events whose deliveries
- * it leased; the store worker reads them back (a read, no write lock) and the loop sends them as it
- * sends claims, so a live event needs no claim transaction. Both are thread-safe and never block on
- * the store. The committer must be stopped before the dispatcher (serve.c): an offer after
- * dispatcher_stop would use freed memory, and a lease granted after its release() would hold rows
- * until the lease expires. */
+ * reserved since) and the store's ingest hands leased deliveries over
+ * (ops->ingest_hands_off, SQLite only); NULL otherwise. offer: takes the
+ * claims ingest made of the deliveries it leased, and the loop sends them
+ * as it sends claims, so a live event needs neither a claim transaction
+ * nor a read. Both are thread-safe and never block on the store. The
+ * committer must be stopped before the dispatcher (serve.c): an offer
+ * after dispatcher_stop would use freed memory, and a lease granted after
+ * its release() would hold rows until the lease expires. */
 const char *dispatcher_lease_cb(void *d, size_t n, int64_t *until);
-void dispatcher_offer_cb(void *d, const struct store_ingest *items, size_t n);
+void dispatcher_offer_cb(void *d, const struct store_ingest *items, size_t n,
+                         struct store_claims *claims);
 
 #endif

@@ -35,6 +35,8 @@ struct committer {
     /* Scratch array of the current batch, reused between commits. */
     struct store_ingest *batch;
     size_t batch_cap;
+    /* The current batch's hand-off claims (store_ingest.leased). */
+    struct store_claims claims;
 };
 
 /* Takes jobs off the queue until max_batch events are gathered; a single
@@ -76,6 +78,7 @@ static int commit_jobs(struct committer *c, struct job *jobs, size_t total, bool
         for (size_t i = 0; owner && i < total; i++) {
             c->batch[i].lease_owner = owner;
             c->batch[i].lease_until = until;
+            c->batch[i].leased = &c->claims;
         }
     }
     int rc = c->store->ops->ingest(c->store, c->batch, total);
@@ -116,9 +119,12 @@ static void *committer_main(void *arg)
         /* Handed off, the new deliveries are this node's already: a
          * wake-up would only run a claim that finds none of them. */
         if (created && leased)
-            c->handoff.offer(c->handoff.arg, c->batch, total);
+            c->handoff.offer(c->handoff.arg, c->batch, total, &c->claims);
         else if (created && c->notify)
             c->notify(c->notify_arg);
+        /* What offer() left, or a failed commit's claims of rows that
+         * were rolled back. */
+        store_claims_clear(&c->claims);
 
         for (struct job *j = jobs, *next; j; j = next) {
             next = j->next;

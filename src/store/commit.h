@@ -24,16 +24,20 @@ typedef void (*committer_notify_fn)(void *arg);
 
 /* Optional: how a local dispatcher takes a commit's new deliveries without
  * claiming them (a write transaction behind the group commit's own, the
- * longest wait of a live event). lease() runs on the committer thread
- * before each commit of n events; when it returns an owner, every event
- * of the commit gets its deliveries leased to owner until *until
- * (store_ingest.lease_owner and lease_until are set on the submitted
- * items, whatever they held). Once that commit is durable, offer() gets
- * its items (read them before returning) instead of notify(), and must
- * not block. The owner string must outlive the committer. */
+ * longest wait of a live event). Only for a store whose ops->ingest_hands_off
+ * is set. lease() runs on the committer thread before each commit of n
+ * events; when it returns an owner, every event of the commit gets its
+ * deliveries leased to owner until *until (store_ingest.lease_owner,
+ * lease_until and leased are set on the submitted items, whatever they
+ * held). Once that commit is durable, offer() gets its items (read them
+ * before returning) and the claims ingest made of their deliveries, instead
+ * of notify(); it may take the claims (moving claims->v out and emptying
+ * the list), and must not block. The owner string must outlive the
+ * committer. */
 struct committer_handoff {
     const char *(*lease)(void *arg, size_t n, int64_t *until);
-    void (*offer)(void *arg, const struct store_ingest *items, size_t n);
+    void (*offer)(void *arg, const struct store_ingest *items, size_t n,
+                  struct store_claims *claims);
     void *arg;
 };
 

@@ -1046,6 +1046,7 @@ static int sq_webhook_delete(struct store *s, const char *account_id, const char
 struct fan_hook {
     char id[HERALD_ID_MAX];
     int max_attempts;
+    int64_t modified_at;
     struct event_patterns pat;
 };
 
@@ -1091,6 +1092,7 @@ static int fan_load(struct conn *c, struct fan_account *a)
         col_copy(st, 0, h->id, sizeof h->id);
         event_patterns_parse(&h->pat, col_str(st, 1));
         h->max_attempts = (int)col_int(st, 2);
+        h->modified_at = col_int(st, 3);
     }
     done(st);
     return rc < 0 ? rc : 0;
@@ -1126,6 +1128,7 @@ struct dlv_row {
     const char *webhook_id; /* the fan cache's or the item's: valid through ingest_items() */
     int max_attempts;
     bool enabled;
+    size_t claim; /* 1 + the index of its hand-off claim in it->leased, or 0 */
 };
 
 /* An ingest transaction's new rows, written INGEST_ROWS to a statement:
@@ -1196,6 +1199,18 @@ static int rows_flush_events(struct conn *c, struct row_writer *w)
     return rc;
 }
 
+/* Gives the hand-off claims of the n rows one INSERT just wrote, ending
+ * at r, their rowids. A table whose largest rowid is below the maximum
+ * numbers new rows one after the other; should a row get another (record
+ * checks the id with the rowid), record finds it by id instead. */
+static void claims_note_rows(struct conn *c, struct dlv_row *r, size_t n)
+{
+    int64_t last = sqlite3_last_insert_rowid(c->db);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].claim)
+            r[i].it->leased->v[r[i].claim - 1].row = last - (int64_t)(n - 1 - i);
+}
+
 static int rows_flush_deliveries(struct conn *c, struct row_writer *w)
 {
     int rc = 0;
@@ -1204,10 +1219,14 @@ static int rows_flush_deliveries(struct conn *c, struct row_writer *w)
         for (size_t i = 0; i < INGEST_ROWS; i++)
             bind_dlv_row(st, 12 * (int)i, &w->dlv[i]);
         rc = run(c, st);
+        if (rc == 0)
+            claims_note_rows(c, w->dlv, INGEST_ROWS);
     } else {
         for (size_t i = 0; rc == 0 && i < w->n_dlv; i++) {
             bind_dlv_row(c->st[ST_DLV_INSERT], 0, &w->dlv[i]);
             rc = run(c, c->st[ST_DLV_INSERT]);
+            if (rc == 0)
+                claims_note_rows(c, &w->dlv[i], 1);
         }
     }
     w->n_dlv = 0;
@@ -1229,16 +1248,52 @@ static int event_add(struct conn *c, struct row_writer *w, const struct store_in
     return w->n_events == INGEST_ROWS ? rows_flush_events(c, w) : 0;
 }
 
+/* The webhook a delivery goes to, as the fan-out found it. */
+struct fan_target {
+    const char *id; /* the fan cache's or the item's: valid through ingest_items() */
+    int max_attempts;
+    bool enabled;
+    int64_t modified_at;
+};
+
+/* Appends to it->leased the claim of a delivery created leased, as
+ * DLV_CLAIM would read it back (its rowid comes with the flush). The
+ * group commit's hand-off: the dispatcher starts it with no read. */
+static size_t hand_off(struct store_ingest *it, const char *delivery_id, const struct fan_target *t,
+                       int max_attempts)
+{
+    struct store_claim *k = store_claims_push(it->leased);
+    str_copy(k->delivery_id, sizeof k->delivery_id, delivery_id);
+    str_copy(k->event_id, sizeof k->event_id, it->id);
+    str_copy(k->webhook_id, sizeof k->webhook_id, t->id);
+    str_copy(k->account_id, sizeof k->account_id, it->account_id);
+    str_copy(k->event_type, sizeof k->event_type, it->type);
+    k->max_attempts = max_attempts;
+    k->event_created_at = it->created_at;
+    k->webhook_modified_at = t->modified_at;
+    k->payload = xmalloc(it->data_len + 1);
+    memcpy(k->payload, it->data, it->data_len);
+    k->payload[it->data_len] = '\0';
+    k->payload_len = it->data_len;
+    return it->leased->len;
+}
+
 /* Creates one delivery of item to a webhook (written by the next flush). */
 static int delivery_add(struct conn *c, struct row_writer *w, struct store_ingest *it,
-                        const char *webhook_id, int max_attempts, bool enabled)
+                        const struct fan_target *t)
 {
     struct dlv_row *r = &w->dlv[w->n_dlv++];
     id_new(r->id, "dlv", it->created_at);
     r->it = it;
-    r->webhook_id = webhook_id;
-    r->max_attempts = max_attempts;
-    r->enabled = enabled;
+    r->webhook_id = t->id;
+    r->max_attempts = t->max_attempts;
+    r->enabled = t->enabled;
+    r->claim = 0;
+    /* A parked delivery (disabled webhook) is not due: claim_due would
+     * not return it either. */
+    if (it->lease_owner && it->leased && t->enabled)
+        r->claim =
+            hand_off(it, r->id, t, it->max_attempts > 0 ? it->max_attempts : t->max_attempts);
     count_move(c, -1, it->lease_owner ? CNT_IN_FLIGHT : CNT_PENDING, 1);
     if (it->deliveries++ == 0)
         str_copy(it->first_delivery_id, sizeof it->first_delivery_id, r->id);
@@ -1252,11 +1307,11 @@ static int fan_out_one(struct conn *c, struct row_writer *w, struct store_ingest
     bind_text(st, 1, it->only_webhook_id);
     bind_text(st, 2, it->account_id);
     int rc = step(c, st);
-    int max_attempts = 0;
-    bool enabled = false;
+    struct fan_target t = {.id = it->only_webhook_id};
     if (rc == SQLITE_ROW) {
-        max_attempts = (int)col_int(st, 0);
-        enabled = col_int(st, 1) != 0;
+        t.max_attempts = (int)col_int(st, 0);
+        t.enabled = col_int(st, 1) != 0;
+        t.modified_at = col_int(st, 2);
         rc = 0;
     } else if (rc == SQLITE_DONE) {
         rc = HERALD_ENOTFOUND;
@@ -1264,7 +1319,7 @@ static int fan_out_one(struct conn *c, struct row_writer *w, struct store_ingest
     done(st);
     if (rc != 0)
         return rc;
-    return delivery_add(c, w, it, it->only_webhook_id, max_attempts, enabled);
+    return delivery_add(c, w, it, &t);
 }
 
 static int fan_out(struct conn *c, struct fan_cache *fc, struct row_writer *w,
@@ -1276,7 +1331,9 @@ static int fan_out(struct conn *c, struct fan_cache *fc, struct row_writer *w,
     int rc = fan_get(c, fc, it->account_id, &a);
     for (size_t i = 0; rc == 0 && i < a->n; i++)
         if (event_patterns_match(&a->hooks[i].pat, it->type))
-            rc = delivery_add(c, w, it, a->hooks[i].id, a->hooks[i].max_attempts, true);
+            rc = delivery_add(c, w, it,
+                              &(struct fan_target){a->hooks[i].id, a->hooks[i].max_attempts, true,
+                                                   a->hooks[i].modified_at});
     return rc;
 }
 
@@ -1688,46 +1745,6 @@ static int sq_claim_due(struct store *s, const char *owner, int64_t now, int64_t
     }
     *out = v;
     *n = len;
-    return 0;
-}
-
-static int leased_rows(struct conn *c, const char *owner, const char (*ids)[HERALD_ID_MAX],
-                       size_t n, struct claim_rows *r)
-{
-    sqlite3_stmt *st = c->st[ST_DLV_LEASED];
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        bind_text(st, 1, ids[i]);
-        bind_text(st, 2, owner);
-        rc = claim_rows_read(c, st, r);
-    }
-    return rc;
-}
-
-/* A read transaction: the rows were leased by the ingest that made them,
- * so nothing here needs the write lock a claim_due waits for. */
-static int sq_claim_leased(struct store *s, const char *owner, const char (*ids)[HERALD_ID_MAX],
-                           size_t n, struct store_claim **out, size_t *n_out)
-{
-    *out = NULL;
-    *n_out = 0;
-    if (n == 0)
-        return 0;
-    struct sq *q = SQ(s);
-    struct conn *c = conn_get(q);
-    struct claim_rows r = {0};
-    int rc = rx_begin(c);
-    if (rc == 0)
-        rc = leased_rows(c, owner, ids, n, &r);
-    rc = rx_end(c, rc);
-    conn_put(q, c);
-    free(r.pending);
-    if (rc != 0) {
-        store_claims_free(r.v, r.len);
-        return rc;
-    }
-    *out = r.v;
-    *n_out = r.len;
     return 0;
 }
 
@@ -2638,7 +2655,7 @@ static const struct store_ops sqlite_ops = {
     .delivery_get = sq_delivery_get,
     .delivery_list_for_event = sq_delivery_list_for_event,
     .claim_due = sq_claim_due,
-    .claim_leased = sq_claim_leased,
+    .ingest_hands_off = true,
     .next_due = sq_next_due,
     .record = sq_record,
     .defer = sq_defer,

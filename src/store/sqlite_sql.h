@@ -123,7 +123,8 @@
     X(WH_GET, "SELECT " WH_COLS " FROM webhooks WHERE id = ?1 AND account_id = ?2")                \
     X(WH_GET_ANY, "SELECT " WH_COLS " FROM webhooks WHERE id = ?1")                                \
     X(WH_ENABLED, "SELECT enabled FROM webhooks WHERE id = ?1 AND account_id = ?2")                \
-    X(WH_TARGET, "SELECT max_attempts, enabled FROM webhooks WHERE id = ?1 AND account_id = ?2")   \
+    X(WH_TARGET, "SELECT max_attempts, enabled, modified_at FROM webhooks"                         \
+                 " WHERE id = ?1 AND account_id = ?2")                                             \
     /* Re-enabling clears failing_since, or the 5-day rule would disable the                       \
      * webhook again on its first failure. last_execution_at and                                   \
      * failing_since belong to record(), so an API read-modify-write cannot                        \
@@ -138,7 +139,7 @@
       " failing_since = CASE WHEN enabled = 0 AND ?13 = 1 THEN 0 ELSE failing_since END"           \
       " WHERE id = ?1 AND account_id = ?2")                                                        \
     X(WH_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2")                         \
-    X(WH_FANOUT, "SELECT id, events, max_attempts FROM webhooks"                                   \
+    X(WH_FANOUT, "SELECT id, events, max_attempts, modified_at FROM webhooks"                      \
                  " WHERE account_id = ?1 AND enabled = 1 ORDER BY created_at, id")                 \
     /* Once per webhook per record batch: ?3 = the batch ended on a success,                       \
      * ?5 = the batch had a success, ?4 = first failure after the last success.*/                  \
@@ -186,16 +187,6 @@
                  " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                    \
                  " WHERE d.due_at <= ?1 AND e.id = d.event_id AND w.id = d.webhook_id"             \
                  " AND w.enabled = 1 ORDER BY d.due_at LIMIT ?2")                                  \
-    /* Deliveries ingest created leased to ?2 for event ?1 (the hand-off                           \
-     * from the group commit), with what a claim carries. Through the event's                      \
-     * index: the unary + keeps SQLite from walking every row leased to ?2                         \
-     * should an index on lease_owner come back. */                                                \
-    X(DLV_LEASED, "SELECT d.id, d.event_id, d.webhook_id, d.account_id, d.attempts,"               \
-                  " d.max_attempts, e.type, e.created_at, e.payload, w.modified_at,"               \
-                  " d.rowid, d.status"                                                             \
-                  " FROM deliveries d CROSS JOIN events e CROSS JOIN webhooks w"                   \
-                  " WHERE d.event_id = ?1 AND +d.lease_owner = ?2 AND d.status = 'in_flight'"      \
-                  " AND e.id = d.event_id AND w.id = d.webhook_id AND w.enabled = 1")              \
     /* A row claim_select just read in the same write transaction: found by                        \
      * rowid, with no guard, since nothing else can write in between. */                           \
     X(DLV_LEASE, "UPDATE deliveries SET status = 'in_flight', lease_owner = ?2,"                   \

@@ -91,6 +91,23 @@ void store_claims_free(struct store_claim *c, size_t n)
     free(c);
 }
 
+struct store_claim *store_claims_push(struct store_claims *l)
+{
+    if (l->len == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    struct store_claim *c = &l->v[l->len++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+void store_claims_clear(struct store_claims *l)
+{
+    store_claims_free(l->v, l->len);
+    memset(l, 0, sizeof *l);
+}
+
 void store_webhooks_free(struct store_webhook *w, size_t n)
 {
     for (size_t i = 0; w && i < n; i++)

@@ -177,6 +177,12 @@ struct store_ingest {
     int max_attempts;        /* 0: each webhook's own; else this (test sends: 1) */
     const char *lease_owner; /* non-NULL: deliveries start in_flight, leased */
     int64_t lease_until;
+    /* With lease_owner, on a backend whose ops->ingest_hands_off is set:
+     * where ingest appends, for each delivery it creates to an enabled
+     * webhook, the claim claim_due would return for it (payload copied).
+     * The list may be shared by every item of a call; on failure it may
+     * hold claims of rows that were rolled back, so the caller drops it. */
+    struct store_claims *leased;
     /* in, replaced by the first event's on a duplicate */
     char id[HERALD_ID_MAX];
     int64_t created_at;
@@ -203,6 +209,16 @@ struct store_claim {
     int64_t row; /* the backend's handle on the row (SQLite: its rowid), 0 if none */
 };
 void store_claims_free(struct store_claim *c, size_t n);
+
+/* A growing array of claims (store_ingest.leased). */
+struct store_claims {
+    struct store_claim *v;
+    size_t len, cap;
+};
+/* Appends a zeroed claim and returns it. */
+struct store_claim *store_claims_push(struct store_claims *l);
+/* Frees every claim and empties the list. */
+void store_claims_clear(struct store_claims *l);
 
 enum store_outcome {
     STORE_SUCCEEDED, /* delivery done */
@@ -322,14 +338,12 @@ struct store_ops {
      * deliveries of disabled webhooks. */
     int (*claim_due)(struct store *s, const char *owner, int64_t now, int64_t lease_until,
                      size_t max, struct store_claim **out, size_t *n);
-    /* Optional (NULL: not offered). Reads back, as claim_due returns them,
-     * the deliveries of the events named that are in flight and leased to
-     * owner (ingest created them so: store_ingest.lease_owner), whether or
-     * not the lease has run out; skips those of disabled webhooks. A read: it writes nothing and
-     * takes no write lock, which is the point (the group commit's hand-off to the local dispatcher,
-     * commit.h). */
-    int (*claim_leased)(struct store *s, const char *owner, const char (*event_ids)[HERALD_ID_MAX],
-                        size_t n, struct store_claim **out, size_t *n_out);
+    /* Whether ingest fills store_ingest.leased. Only then may a caller
+     * create deliveries leased to itself (lease_owner): it learns of them
+     * from that list, at no read, and nothing else hands them over before
+     * their lease runs out (the group commit's hand-off to the local
+     * dispatcher, commit.h). */
+    bool ingest_hands_off;
     /* The earliest time at which claim_due could return something (INT64_MAX
      * when nothing is pending). */
     int (*next_due)(struct store *s, int64_t *at);

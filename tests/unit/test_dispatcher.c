@@ -641,10 +641,14 @@ static void publish_leased(struct fixture *f, struct dispatcher *d, const char *
     it.created_at = clock_now_ms();
     it.lease_owner = owner;
     it.lease_until = until;
+    struct store_claims claims = {0};
+    it.leased = &claims;
     id_new(it.id, "evt", it.created_at);
     assert_int_equal(f->s->ops->ingest(f->s, &it, 1), 0);
     assert_int_equal(it.deliveries, 1);
-    dispatcher_offer_cb(d, &it, 1);
+    assert_int_equal(claims.len, 1);
+    dispatcher_offer_cb(d, &it, 1, &claims);
+    assert_int_equal(claims.len, 0); /* taken */
 }
 
 /* Offered, a delivery is sent without a claim or a wake-up: leased for
@@ -668,7 +672,7 @@ static void test_handoff_is_sent_without_a_claim(void **state)
     receiver_stop(&r);
 }
 
-/* Stopping with offers not yet read or sent: each is sent and recorded,
+/* Stopping with offers not yet sent: each is sent and recorded,
  * or given back pending; none stays leased to a node that is gone. */
 static void test_stop_gives_back_what_was_offered(void **state)
 {

@@ -126,9 +126,8 @@ static void test_upgrade_keeps_rows(void **state)
 }
 
 /* Statements run for every delivery: none may open an ephemeral table. */
-static const char *const hot[] = {"DLV_INSERT", "DLV_LEASE",  "DLV_RESULT",
-                                  "DLV_DEFER",  "DLV_CLAIM",  "DLV_LEASED",
-                                  "ATT_INSERT", "EVT_INSERT", "COUNTS_ADD"};
+static const char *const hot[] = {"DLV_INSERT", "DLV_LEASE",  "DLV_RESULT", "DLV_DEFER",
+                                  "DLV_CLAIM",  "ATT_INSERT", "EVT_INSERT", "COUNTS_ADD"};
 
 #define ROW(name, sql) {#name, sql},
 static const struct {
@@ -172,43 +171,6 @@ static void test_hot_statements_use_no_temp_btree(void **state)
         checked++;
     }
     assert_int_equal(checked, ARRAY_LEN(hot));
-    sqlite3_close(db);
-}
-
-/* The hand-off's read back finds an event's deliveries through the event's
- * index, even beside an index on lease_owner (SQLite without statistics
- * might otherwise walk every row leased to the node, per event). */
-static void test_leased_read_uses_the_event_index(void **state)
-{
-    struct fx *f = *state;
-    char url[400];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    struct store *s = NULL;
-    assert_int_equal(store_open(url, 1, &s), 0);
-    store_close(s);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "CREATE INDEX probe_lease ON deliveries(lease_owner)", NULL, NULL, NULL),
-        SQLITE_OK);
-    const char *sql = NULL;
-    for (size_t i = 0; i < ARRAY_LEN(statements); i++)
-        if (strcmp(statements[i].name, "DLV_LEASED") == 0)
-            sql = statements[i].sql;
-    assert_non_null(sql);
-    char plan[4096];
-    snprintf(plan, sizeof plan, "EXPLAIN QUERY PLAN %s", sql);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, plan, -1, &st, NULL), SQLITE_OK);
-    bool by_event = false;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *detail = (const char *)sqlite3_column_text(st, 3);
-        if (strstr(detail, "probe_lease"))
-            fail_msg("DLV_LEASED walks the lease index: %s", detail);
-        by_event |= strstr(detail, "deliveries_event") != NULL;
-    }
-    sqlite3_finalize(st);
-    assert_true(by_event);
     sqlite3_close(db);
 }
 
@@ -340,7 +302,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_upgrade_keeps_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_statements_use_no_temp_btree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_leased_read_uses_the_event_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_finds_a_renumbered_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed_in_the_background, setup,
                                         teardown),

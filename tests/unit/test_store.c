@@ -954,73 +954,75 @@ static void test_claim_due(void **state)
 }
 
 /* Deliveries born leased (the group commit's hand-off to the local
- * dispatcher) are read back by their owner, not claimed by anyone while
- * the lease lasts, and come back to claim_due when it ends. */
-static void test_claim_leased(void **state)
+ * dispatcher) come out of ingest as the claims claim_due would make of
+ * them, rowid included; nobody claims them while the lease lasts, and what
+ * was never sent comes back to claim_due when it ends. */
+static void test_ingest_hands_off(void **state)
 {
     struct fx *f = *state;
-    if (!OPS(f)->claim_leased)
+    if (!OPS(f)->ingest_hands_off)
         return; /* a backend without the hand-off */
     drain(f);
     char on[HERALD_ID_MAX], off[HERALD_ID_MAX];
     mk_webhook(f, f->acct, "on", "[\"*\"]", true, T0, on);
-    mk_webhook(f, f->acct, "off", "[\"*\"]", true, T0 + 1, off);
-    struct store_ingest e[2];
+    mk_webhook(f, f->acct, "off", "[\"*\"]", false, T0 + 1, off);
+    struct store_webhook w = get_webhook(f, f->acct, on);
+    int64_t on_modified = w.modified_at;
+    store_webhook_release(&w);
+
+    /* Two events for "on"; a test send to "off", which is disabled: its
+     * delivery is parked, so no claim. */
+    struct store_ingest e[3];
     ev_init(&e[0], f->acct, "post.published", "{\"i\":0}", T0 + 10);
     ev_init(&e[1], f->acct, "post.failed", "{\"i\":1}", T0 + 20);
-    for (int i = 0; i < 2; i++) {
+    ev_init(&e[2], f->acct, "post.published", "{\"i\":2}", T0 + 30);
+    e[2].only_webhook_id = off;
+    struct store_claims leased = {0};
+    for (int i = 0; i < 3; i++) {
         e[i].lease_owner = "node-a";
         e[i].lease_until = T0 + 1000;
+        e[i].leased = &leased;
     }
-    assert_int_equal(OPS(f)->ingest(f->s, e, 2), 0);
+    assert_int_equal(OPS(f)->ingest(f->s, e, 3), 0);
+    assert_int_equal(e[2].deliveries, 1);
     struct store_delivery d = get_delivery(f, f->acct, e[0].first_delivery_id);
     assert_string_equal(d.status, "in_flight");
 
-    /* Nobody claims them while leased. */
-    struct store_claim *c;
-    assert_int_equal(claim(f, "node-b", T0 + 500, T0 + 900, 10, &c), 0);
-
-    /* Their owner reads them back, with what a claim carries, except the
-     * disabled webhook's. */
-    struct store_webhook w = get_webhook(f, f->acct, off);
-    w.enabled = false;
-    assert_int_equal(OPS(f)->webhook_update(f->s, &w), 0);
-    store_webhook_release(&w);
-    char ids[3][HERALD_ID_MAX];
-    memcpy(ids[0], e[0].id, HERALD_ID_MAX);
-    memcpy(ids[1], e[1].id, HERALD_ID_MAX);
-    snprintf(ids[2], sizeof ids[2], "evt_unknown");
-    size_t n = 0;
-    assert_int_equal(OPS(f)->claim_leased(f->s, "node-a", ids, 3, &c, &n), 0);
-    assert_int_equal(n, 2);
+    assert_int_equal(leased.len, 2);
+    struct store_claim *c = leased.v;
     assert_string_equal(c[0].delivery_id, e[0].first_delivery_id);
     assert_string_equal(c[0].event_id, e[0].id);
     assert_string_equal(c[0].webhook_id, on);
     assert_string_equal(c[0].account_id, f->acct);
     assert_string_equal(c[0].event_type, "post.published");
+    assert_int_equal(c[0].attempts, 0);
     assert_int_equal(c[0].max_attempts, 4);
     assert_int_equal(c[0].event_created_at, T0 + 10);
+    assert_int_equal(c[0].webhook_modified_at, on_modified);
     assert_int_equal(c[0].payload_len, 7);
-    assert_memory_equal(c[0].payload, "{\"i\":0}", 7);
+    assert_memory_equal(c[0].payload, "{\"i\":0}", 8); /* NUL-terminated */
+    assert_true(c[0].row > 0);
+    assert_string_equal(c[1].delivery_id, e[1].first_delivery_id);
     assert_string_equal(c[1].event_id, e[1].id);
-    assert_string_equal(c[1].webhook_id, on);
+    assert_int_equal(c[1].row, c[0].row + 1);
 
-    /* Another owner reads nothing; nor does the owner once recorded. */
-    struct store_claim *none;
-    size_t n_none = 9;
-    assert_int_equal(OPS(f)->claim_leased(f->s, "node-b", ids, 2, &none, &n_none), 0);
-    assert_int_equal(n_none, 0);
-    struct store_result r = result_for(&c[0], 1, T0 + 30, STORE_SUCCEEDED, 200);
+    /* Nobody claims them while leased; the owner records one. */
+    struct store_claim *got;
+    assert_int_equal(claim(f, "node-b", T0 + 500, T0 + 900, 10, &got), 0);
+    struct store_result r = result_for(&c[0], 1, T0 + 40, STORE_SUCCEEDED, 200);
     assert_int_equal(OPS(f)->record(f->s, "node-a", &r, 1, NULL, 0), 0);
-    assert_int_equal(OPS(f)->claim_leased(f->s, "node-a", ids, 1, &none, &n_none), 0);
-    assert_int_equal(n_none, 0);
-    store_claims_free(c, n);
+    d = get_delivery(f, f->acct, e[0].first_delivery_id);
+    assert_string_equal(d.status, "succeeded");
 
-    /* Past the lease, what was never sent is claimable as usual. */
-    n = claim(f, "node-b", T0 + 1001, T0 + 2000, 10, &c);
+    /* Past the lease, what was never sent is claimable as usual, and the
+     * claim is the one ingest made. */
+    size_t n = claim(f, "node-b", T0 + 1001, T0 + 2000, 10, &got);
     assert_int_equal(n, 1);
-    assert_string_equal(c[0].event_id, e[1].id);
-    store_claims_free(c, n);
+    assert_string_equal(got[0].delivery_id, c[1].delivery_id);
+    assert_int_equal(got[0].row, c[1].row);
+    assert_int_equal(got[0].webhook_modified_at, c[1].webhook_modified_at);
+    store_claims_free(got, n);
+    store_claims_clear(&leased);
 }
 
 /* ---- record --------------------------------------------------------- */
@@ -1821,7 +1823,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_only_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_due, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_leased, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_hands_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_retry, setup, teardown),
