@@ -27,12 +27,12 @@
  * is one the group commit hands over (dispatcher_lease_cb), born leased,
  * whose claim ingest made in memory (store_ingest.leased) and the loop
  * queues like any other, its start_by counted from when its lease began.
- * A queued delivery starts only while the lease still
- * covers a whole request (start_by); one that waited too long is dropped
- * from memory, stays leased, and comes back through claim_due when the
- * lease expires — so a queued delivery can never be sent by two nodes at
- * once. To keep that rare, each webhook's queue is capped at what it can
- * start within the lease given its observed latency.
+ * A queued delivery starts only while the lease still covers a whole
+ * request (start_by); one that waited too long is dropped from memory,
+ * stays leased, and comes back through claim_due when the lease expires —
+ * so a queued delivery can never be sent by two nodes at once. To keep
+ * that rare, each webhook's queue is capped at what it can start within
+ * the lease given its observed latency.
  *
  * A deleted webhook: store->webhook_delete() already failed its pending and
  * in-flight deliveries, so claims that raced with the delete are simply
