@@ -80,6 +80,7 @@ int watchdog_start(struct watchdog **out, int64_t timeout_ms, int64_t check_ms)
         free(wd);
         return HERALD_EIO;
     }
+    pthread_setname_np(wd->thread, "herald-watchdog");
     *out = wd;
     return 0;
 }

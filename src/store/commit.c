@@ -154,6 +154,7 @@ int committer_start(struct committer **out, struct store *s, size_t max_batch,
         *out = NULL;
         return HERALD_ENOMEM;
     }
+    pthread_setname_np(c->thread, "herald-commit");
     *out = c;
     return 0;
 }
