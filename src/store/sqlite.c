@@ -85,6 +85,8 @@ static const char *const st_sql[ST_COUNT] = {
 enum { CNT_PENDING, CNT_IN_FLIGHT, CNT_SUCCEEDED, CNT_FAILED, CNT__N };
 static const char *const cnt_names[CNT__N] = {"pending", "in_flight", "succeeded", "failed"};
 
+struct fan_cache;
+
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
@@ -94,6 +96,10 @@ struct conn {
     /* synchronous=NORMAL may be in force: a claim or a deferral relaxed it
      * (tx_begin_relaxed) and putting FULL back has not succeeded yet. */
     bool sync_off;
+    /* Ingest's fan-out cache and the webhooks_version it was read at
+     * (fan_cache_current). NULL until the first ingest. */
+    struct fan_cache *fan;
+    int64_t fan_version;
 };
 
 static int cnt_index(const char *status)
@@ -1057,23 +1063,29 @@ struct fan_account {
     size_t n;
 };
 
-/* Per-transaction cache of each account's enabled webhooks, so a batch of
- * a thousand events of one account reads its webhooks once. It must not
- * outlive the transaction: another writer may change webhooks after. */
+/* Each account's enabled webhooks, so that ingest reads and parses them
+ * once, not for every event or every commit. sq_ingest keeps one per
+ * connection across its transactions, valid while webhooks_version holds
+ * (fan_cache_current); record's emit[] fills one of its own per
+ * transaction. */
 struct fan_cache {
     struct fan_account *accts;
     size_t n, cap;
 };
 
+static void fan_account_release(struct fan_account *a)
+{
+    for (size_t j = 0; j < a->n; j++)
+        event_patterns_release(&a->hooks[j].pat);
+    free(a->hooks);
+    a->hooks = NULL;
+    a->n = 0;
+}
+
 static void fan_cache_release(struct fan_cache *fc)
 {
-    for (size_t i = 0; i < fc->n; i++) {
-        struct fan_account *a = &fc->accts[i];
-        for (size_t j = 0; j < a->n; j++) {
-            event_patterns_release(&a->hooks[j].pat);
-        }
-        free(a->hooks);
-    }
+    for (size_t i = 0; i < fc->n; i++)
+        fan_account_release(&fc->accts[i]);
     free(fc->accts);
     memset(fc, 0, sizeof *fc);
 }
@@ -1116,7 +1128,36 @@ static int fan_get(struct conn *c, struct fan_cache *fc, const char *account_id,
     memset(a, 0, sizeof *a);
     str_copy(a->account_id, sizeof a->account_id, account_id);
     *out = a;
-    return fan_load(c, a);
+    int rc = fan_load(c, a);
+    if (rc != 0) { /* a cache kept across transactions must not keep half a list */
+        fan_account_release(a);
+        fc->n--;
+    }
+    return rc;
+}
+
+/* Most accounts a connection's cache holds before it starts over. */
+#define FAN_CACHE_ACCOUNTS 1024
+
+/* The connection's fan cache, emptied first when webhooks_version moved
+ * since it was filled (a webhook was added, removed, or changed what the
+ * fan-out reads) or when it holds FAN_CACHE_ACCOUNTS. Only for ingest's
+ * own transactions: they write no webhook, so what they cache is
+ * committed state at the version read in the same transaction. */
+static int fan_cache_current(struct conn *c, struct fan_cache **out)
+{
+    int64_t version = 0;
+    int rc = count_rows(c, c->st[ST_WH_VERSION], &version);
+    if (rc != 0)
+        return rc;
+    if (!c->fan)
+        c->fan = xcalloc(1, sizeof *c->fan);
+    if (version != c->fan_version || c->fan->n >= FAN_CACHE_ACCOUNTS) {
+        fan_cache_release(c->fan);
+        c->fan_version = version;
+    }
+    *out = c->fan;
+    return 0;
 }
 
 /* Rows per multi-row INSERT: sqlite_sql.h's EVT_INSERT_16, DLV_INSERT_16. */
@@ -1412,17 +1453,22 @@ static int ingest_one(struct conn *c, struct fan_cache *fc, struct row_writer *w
 
 /* The body of ingest and of record's emit[]: inside the caller's write
  * transaction. */
-static int ingest_items(struct conn *c, struct store_ingest *items, size_t n)
+static int ingest_items(struct conn *c, struct fan_cache *fc, struct store_ingest *items, size_t n)
 {
-    struct fan_cache fc = {0};
     struct row_writer w = {.n_events = 0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = ingest_one(c, &fc, &w, &items[i]);
+        rc = ingest_one(c, fc, &w, &items[i]);
     if (rc == 0)
         rc = rows_flush(c, &w);
-    fan_cache_release(&fc);
     return rc;
+}
+
+static int ingest_tx(struct conn *c, struct store_ingest *items, size_t n)
+{
+    struct fan_cache *fc;
+    int rc = fan_cache_current(c, &fc);
+    return rc != 0 ? rc : ingest_items(c, fc, items, n);
 }
 
 static int sq_ingest(struct store *s, struct store_ingest *items, size_t n)
@@ -1433,7 +1479,7 @@ static int sq_ingest(struct store *s, struct store_ingest *items, size_t n)
     struct conn *c = conn_get(q);
     int rc = tx_begin(q, c);
     if (rc == 0)
-        rc = tx_end(q, c, ingest_items(c, items, n));
+        rc = tx_end(q, c, ingest_tx(c, items, n));
     conn_put(q, c);
     return rc;
 }
@@ -1909,8 +1955,13 @@ static int record_tx(struct conn *c, const char *owner, const struct store_resul
     for (size_t i = 0; rc == 0 && i < n_touched; i++)
         rc = touch_write(c, &touched[i]);
     free(touched);
-    if (rc == 0 && n_emit)
-        rc = ingest_items(c, emit, n_emit);
+    if (rc == 0 && n_emit) {
+        /* Not the connection's cache: this transaction may have just
+         * disabled a webhook, and might yet roll that back. */
+        struct fan_cache fc = {0};
+        rc = ingest_items(c, &fc, emit, n_emit);
+        fan_cache_release(&fc);
+    }
     return rc;
 }
 
@@ -2271,6 +2322,11 @@ static int sq_stats(struct store *s, struct store_stats *out)
 
 static void conn_close(struct conn *c)
 {
+    if (c->fan) {
+        fan_cache_release(c->fan);
+        free(c->fan);
+        c->fan = NULL;
+    }
     for (int i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(c->st[i]);
         c->st[i] = NULL;

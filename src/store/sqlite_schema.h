@@ -201,6 +201,23 @@ static const char *const sqlite_migrations[] = {
     "CREATE INDEX deliveries_due ON deliveries(due_at) WHERE due_at IS NOT NULL;"
     "CREATE INDEX deliveries_event ON deliveries(event_id);"
     "CREATE INDEX deliveries_webhook ON deliveries(webhook_id, created_at);",
+
+    /* 7: a version of what ingest's fan-out reads from webhooks (which
+     * rows exist; their events, max_attempts, enabled, modified_at),
+     * bumped by triggers so that every writer keeps it, this process or
+     * another. Ingest keeps each account's parsed subscriptions across
+     * transactions while the version holds: reading and parsing them in
+     * every group commit took a third of that thread's CPU for an account
+     * with 100 webhooks at 2 000 events/s. */
+    "CREATE TABLE webhooks_version (n INTEGER NOT NULL);"
+    "INSERT INTO webhooks_version (n) VALUES (0);"
+    "CREATE TRIGGER webhooks_version_insert AFTER INSERT ON webhooks"
+    "  BEGIN UPDATE webhooks_version SET n = n + 1; END;"
+    "CREATE TRIGGER webhooks_version_delete AFTER DELETE ON webhooks"
+    "  BEGIN UPDATE webhooks_version SET n = n + 1; END;"
+    "CREATE TRIGGER webhooks_version_update"
+    "  AFTER UPDATE OF account_id, events, max_attempts, enabled, modified_at ON webhooks"
+    "  BEGIN UPDATE webhooks_version SET n = n + 1; END;",
 };
 
 #endif

@@ -141,6 +141,7 @@
     X(WH_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND account_id = ?2")                         \
     X(WH_FANOUT, "SELECT id, events, max_attempts, modified_at FROM webhooks"                      \
                  " WHERE account_id = ?1 AND enabled = 1 ORDER BY created_at, id")                 \
+    X(WH_VERSION, "SELECT n FROM webhooks_version")                                                \
     /* Once per webhook per record batch: ?3 = the batch ended on a success,                       \
      * ?5 = the batch had a success, ?4 = first failure after the last success.*/                  \
     X(WH_EXECUTED, "UPDATE webhooks SET last_execution_at = MAX(last_execution_at, ?2),"           \

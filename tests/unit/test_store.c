@@ -730,6 +730,57 @@ static void test_ingest_fanout(void **state)
     assert_int_equal(count_events(f, lone_acct), 1);
 }
 
+/* Sets webhook id of acct to events/enabled through s, as an API update
+ * (or the CLI, through a handle of its own) would. */
+static void set_webhook(struct store *s, const char *acct, const char *id, const char *events,
+                        bool enabled, int64_t t)
+{
+    struct store_webhook w;
+    fill_webhook(&w, acct, "changed", events, enabled, T0);
+    memcpy(w.id, id, HERALD_ID_MAX);
+    w.modified_at = t;
+    assert_int_equal(s->ops->webhook_update(s, &w), 0);
+}
+
+/* Ingest may keep an account's subscriptions between commits (SQLite: per
+ * connection, while webhooks_version holds); every change to the account's
+ * webhooks, made through this handle or another process's, must reach the
+ * very next ingest. */
+static void test_fanout_follows_webhook_changes(void **state)
+{
+    struct fx *f = *state;
+    struct store *cli;
+    assert_int_equal(store_open(f->url, 1, &cli), 0);
+    char a[HERALD_ID_MAX], b[HERALD_ID_MAX];
+    mk_webhook(f, f->acct, "a", "[\"post.*\"]", true, T0, a);
+    assert_int_equal(ingest1(f, f->acct, "post.published", T0 + 1).deliveries, 1);
+    assert_int_equal(ingest1(f, f->acct, "analytics.updated", T0 + 2).deliveries, 0);
+
+    set_webhook(cli, f->acct, a, "[\"analytics.*\"]", true, T0 + 3);
+    assert_int_equal(ingest1(f, f->acct, "post.published", T0 + 4).deliveries, 0);
+    assert_int_equal(ingest1(f, f->acct, "analytics.updated", T0 + 5).deliveries, 1);
+
+    mk_webhook(f, f->acct, "b", "[\"*\"]", true, T0 + 6, b);
+    struct store_ingest it = ingest1(f, f->acct, "analytics.updated", T0 + 7);
+    assert_int_equal(it.deliveries, 2);
+
+    set_webhook(cli, f->acct, b, "[\"*\"]", false, T0 + 8);
+    it = ingest1(f, f->acct, "analytics.updated", T0 + 9);
+    char hooks[4][HERALD_ID_MAX];
+    assert_int_equal(it.deliveries, 1);
+    assert_true(delivery_hooks(f, f->acct, it.id, hooks, 4) == 1 && has_hook(hooks, 1, a));
+
+    set_webhook(f->s, f->acct, b, "[\"*\"]", true, T0 + 10);
+    assert_int_equal(cli->ops->webhook_delete(cli, f->acct, a, T0 + 11), 0);
+    it = ingest1(f, f->acct, "analytics.updated", T0 + 12);
+    assert_int_equal(it.deliveries, 1);
+    assert_true(delivery_hooks(f, f->acct, it.id, hooks, 4) == 1 && has_hook(hooks, 1, b));
+
+    /* The other account's cached list is not this one's. */
+    assert_int_equal(ingest1(f, f->other, "analytics.updated", T0 + 13).deliveries, 0);
+    store_close(cli);
+}
+
 static void test_ingest_idempotency(void **state)
 {
     struct fx *f = *state;
@@ -1820,6 +1871,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhook_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_fanout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_follows_webhook_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_only_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_due, setup, teardown),
