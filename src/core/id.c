@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,10 +25,57 @@ static void id_random(unsigned char *out, size_t n)
     left -= n;
 }
 
-void id_new(char out[HERALD_ID_MAX], const char *prefix, int64_t now_ms)
+/* The last id handed out, shared by every thread: an id made in the same
+ * millisecond as the one before it continues from it instead of drawing
+ * fresh bits, so ids made one after another sort in that order even
+ * within a millisecond. Lists ordered "created_at DESC, id DESC" rely on
+ * it: three events published back to back usually share a millisecond.
+ * The step is random (1 to 2^32), so the next id is still not guessable
+ * from the last one. */
+static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t last_ms = -1;
+static uint64_t last_hi, last_lo; /* 40 bits each */
+
+#define HALF_MASK ((UINT64_C(1) << 40) - 1)
+
+static uint64_t bytes_be(const unsigned char *b, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+/* Picks the 80 random bits for an id at now_ms, as two 40-bit halves. */
+static void id_bits(int64_t now_ms, uint64_t *hi, uint64_t *lo)
 {
     unsigned char rnd[10];
     id_random(rnd, sizeof rnd);
+    pthread_mutex_lock(&last_mu);
+    bool fresh = now_ms != last_ms;
+    if (!fresh) {
+        last_lo += bytes_be(rnd, 4) + 1;
+        last_hi += last_lo >> 40;
+        last_lo &= HALF_MASK;
+        /* Wrapping past 2^80 would sort before the last id; with a random
+         * start and 2^32 steps it takes ~2^48 ids in one millisecond.
+         * Should it happen, fresh bits keep the id valid and unique. */
+        fresh = last_hi > HALF_MASK;
+    }
+    if (fresh) {
+        last_hi = bytes_be(rnd, 5);
+        last_lo = bytes_be(rnd + 5, 5);
+    }
+    last_ms = now_ms;
+    *hi = last_hi;
+    *lo = last_lo;
+    pthread_mutex_unlock(&last_mu);
+}
+
+void id_new(char out[HERALD_ID_MAX], const char *prefix, int64_t now_ms)
+{
+    uint64_t hi, lo;
+    id_bits(now_ms, &hi, &lo);
     size_t p = strlen(prefix);
     memcpy(out, prefix, p);
     out[p++] = '_';
@@ -37,12 +85,7 @@ void id_new(char out[HERALD_ID_MAX], const char *prefix, int64_t now_ms)
         t >>= 5;
     }
     p += 10;
-    /* 80 random bits as 16 base32 digits, 5 bits at a time. */
-    uint64_t hi = 0, lo = 0;
-    for (int i = 0; i < 5; i++)
-        hi = (hi << 8) | rnd[i];
-    for (int i = 5; i < 10; i++)
-        lo = (lo << 8) | rnd[i];
+    /* 80 bits as 16 base32 digits, 5 bits at a time. */
     for (int i = 7; i >= 0; i--) {
         out[p + i] = crockford[hi & 31];
         hi >>= 5;

@@ -5,6 +5,11 @@
  * first 10 encode the creation time in milliseconds, the last 16 carry 80
  * random bits. Ids therefore sort by creation time as plain strings, and
  * are not guessable or sequential.
+ *
+ * Within one process, an id made in the same millisecond as the id made
+ * just before it (by any thread) sorts after it: its 80 bits are the last
+ * id's plus a random step, not fresh ones. So ids made one after another
+ * sort in the order they were made, even within a millisecond.
  */
 #ifndef HERALD_CORE_ID_H
 #define HERALD_CORE_ID_H
