@@ -2476,7 +2476,10 @@ static int migrate_tx(sqlite3 *db, const char *path)
  * cannot both migrate. */
 static int migrate(sqlite3 *db, const char *path)
 {
-    int rc = exec_sql(db, "BEGIN IMMEDIATE", path);
+    /* A migration that rebuilds a table sorts its every row for each new
+     * index: in temporary files, not memory (the connection's setting),
+     * so a large log upgrades in bounded RSS. */
+    int rc = exec_sql(db, "PRAGMA temp_store=FILE; BEGIN IMMEDIATE", path);
     if (rc != 0)
         return rc;
     rc = migrate_tx(db, path);
@@ -2484,6 +2487,8 @@ static int migrate(sqlite3 *db, const char *path)
         rc = exec_sql(db, "COMMIT", path);
     if (rc != 0 && !sqlite3_get_autocommit(db))
         exec_sql(db, "ROLLBACK", path);
+    if (rc == 0)
+        rc = exec_sql(db, "PRAGMA temp_store=MEMORY", path);
     return rc;
 }
 

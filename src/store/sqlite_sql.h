@@ -82,7 +82,7 @@
 #define ATT_LIST(lead)                                                                             \
     "SELECT " ATT_COLS                                                                             \
     " FROM attempts a LEFT JOIN events e ON e.id = a.event_id WHERE " lead ATT_FILTER              \
-    " ORDER BY a.started_at DESC, a.id DESC LIMIT ?9 OFFSET ?10"
+    " ORDER BY a.started_at DESC, a.rowid DESC LIMIT ?9 OFFSET ?10"
 #define ATT_COUNT(lead) "SELECT COUNT(*) FROM attempts a WHERE " lead ATT_FILTER
 /* An event's attempts, through its deliveries (there is no event index on
  * attempts: one fewer write per attempt). */
@@ -171,7 +171,7 @@
     X(EVT_INSERT_16, "INSERT INTO events (" EVT_COLS ") VALUES " ROWS_16(EVT_ROW))                 \
     X(EVT_GET, "SELECT " EVT_COLS " FROM events WHERE id = ?1 AND account_id = ?2")                \
     X(EVT_LIST, "SELECT " EVT_COLS " FROM events" EVT_FILTER                                       \
-                " ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6")                           \
+                " ORDER BY created_at DESC, rowid DESC LIMIT ?5 OFFSET ?6")                        \
     X(EVT_COUNT, "SELECT COUNT(*) FROM events" EVT_FILTER)                                         \
                                                                                                    \
     X(DLV_INSERT, DLV_INSERT_INTO DLV_ROW)                                                         \

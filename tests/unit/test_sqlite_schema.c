@@ -91,6 +91,10 @@ static void make_v5(const char *path)
              " attempts, max_attempts, next_attempt_at, due_at, created_at, updated_at)"
              " VALUES (7, 'dlv_a', 'evt_1', 'wh_1', 'acct_1', 'pending', 0, 5, 10, 10, 1, 1),"
              " (9, 'dlv_b', 'evt_1', 'wh_1', 'acct_1', 'failed', 5, 5, 20, NULL, 1, 2)");
+    exec(db, "INSERT INTO attempts (rowid, id, delivery_id, event_id, webhook_id, account_id,"
+             " event_type, n, started_at, duration_ms, response_code, ok)"
+             " VALUES (4, 'att_1', 'dlv_b', 'evt_1', 'wh_1', 'acct_1', 'post.published', 5,"
+             " 2, 3, 500, 0)");
     sqlite3_close(db);
 }
 
@@ -118,6 +122,13 @@ static void test_upgrade_keeps_rows(void **state)
     /* The indexes came back with the table. */
     assert_int_equal(int_query(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index'"
                                    " AND tbl_name = 'deliveries' AND sql IS NOT NULL"),
+                     3);
+    /* Migration 8 rebuilt attempts with its rowids and ids, without the
+     * unique index on id, and with its three indexes. */
+    assert_int_equal(int_query(db, "SELECT rowid FROM attempts WHERE id = 'att_1'"), 4);
+    assert_int_equal(int_query(db, "SELECT response_code FROM attempts WHERE rowid = 4"), 500);
+    assert_int_equal(int_query(db, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index'"
+                                   " AND tbl_name = 'attempts'"),
                      3);
     /* The constraint still holds. */
     assert_int_not_equal(
@@ -171,6 +182,44 @@ static void test_hot_statements_use_no_temp_btree(void **state)
         checked++;
     }
     assert_int_equal(checked, ARRAY_LEN(hot));
+    sqlite3_close(db);
+}
+
+/* The logs list newest first, a page at a time, from tables that grow
+ * without bound: each must walk its index in order, never sort. */
+static const char *const walked[] = {"EVT_LIST", "ATT_LIST_WEBHOOK", "ATT_LIST_ACCOUNT"};
+
+static void test_lists_walk_their_index(void **state)
+{
+    struct fx *f = *state;
+    char url[400];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 1, &s), 0);
+    store_close(s);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    size_t checked = 0;
+    for (size_t i = 0; i < ARRAY_LEN(statements); i++) {
+        bool want = false;
+        for (size_t k = 0; k < ARRAY_LEN(walked); k++)
+            want = want || strcmp(walked[k], statements[i].name) == 0;
+        if (!want)
+            continue;
+        char sql[4096];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", statements[i].sql);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            if (strstr(detail, "TEMP B-TREE") || strstr(detail, "SCAN"))
+                fail_msg("%s: %s", statements[i].name, detail);
+        }
+        sqlite3_finalize(st);
+        checked++;
+    }
+    assert_int_equal(checked, ARRAY_LEN(walked));
     sqlite3_close(db);
 }
 
@@ -303,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_upgrade_keeps_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hot_statements_use_no_temp_btree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lists_walk_their_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_result_finds_a_renumbered_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed_in_the_background, setup,
                                         teardown),
