@@ -57,7 +57,8 @@
  * requests, so about one per core. */
 #define LOOP_THREADS 2
 /* Threads running the handlers that may block (all but ingest): this many
- * slow store queries at once before further ones queue. */
+ * slow store queries at once before further ones queue. --workers sets
+ * another number. */
 #define WORKER_THREADS 8
 
 struct req_ctx;
@@ -68,7 +69,7 @@ struct workers {
     pthread_cond_t work;
     struct req_ctx *head, *tail;
     bool stopping;
-    pthread_t threads[WORKER_THREADS];
+    pthread_t *threads;
     size_t n_threads;
 };
 
@@ -411,9 +412,14 @@ static void workers_push(struct workers *w, struct req_ctx *c)
 static int workers_start(struct api_server *srv)
 {
     struct workers *w = &srv->workers;
-    for (; w->n_threads < WORKER_THREADS; w->n_threads++)
+    size_t n = srv->h->cfg.workers > 0 ? (size_t)srv->h->cfg.workers : WORKER_THREADS;
+    w->threads = xcalloc(n, sizeof *w->threads);
+    for (; w->n_threads < n; w->n_threads++) {
         if (pthread_create(&w->threads[w->n_threads], NULL, worker_main, srv) != 0)
             return HERALD_EIO;
+        /* Named, so `ps -L` and /proc tell them from the loop threads. */
+        pthread_setname_np(w->threads[w->n_threads], "herald-api");
+    }
     return 0;
 }
 
@@ -427,6 +433,9 @@ static void workers_stop(struct workers *w)
     pthread_mutex_unlock(&w->mu);
     for (size_t i = 0; i < w->n_threads; i++)
         pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    w->threads = NULL;
+    w->n_threads = 0;
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->work);
 }

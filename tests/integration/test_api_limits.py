@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -347,6 +348,37 @@ def slowloris_is_cut_at_the_idle_timeout():
     finally:
         s.close()
     eq(request(H, "GET", "/healthz")[0], 200, "alive")
+
+
+def api_threads(h):
+    """Names of the herald process's threads that run API routes."""
+    names = []
+    for t in os.listdir("/proc/%d/task" % h.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (h.proc.pid, t)) as f:
+            names.append(f.read().strip())
+    return names.count("herald-api")
+
+
+@case
+def workers_sets_the_api_threads():
+    eq(api_threads(H), 8, "API threads by default")
+    w = Herald(args=["--workers", "3"]).start()
+    try:
+        eq(api_threads(w), 3, "API threads with --workers 3")
+        c = w.admin()
+        # More requests at once than threads: they queue, none is lost.
+        results = []
+
+        def one():
+            results.append(c.get("/v1/webhooks").status)
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(DEADLINE)
+        eq(results, [200] * 12, "12 concurrent requests on 3 threads")
+    finally:
+        w.stop()
 
 
 if __name__ == "__main__":
