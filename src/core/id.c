@@ -28,8 +28,9 @@ static void id_random(unsigned char *out, size_t n)
 /* The last id handed out, shared by every thread: an id made in the same
  * millisecond as the one before it continues from it instead of drawing
  * fresh bits, so ids made one after another sort in that order even
- * within a millisecond. Lists ordered "created_at DESC, id DESC" rely on
- * it: three events published back to back usually share a millisecond.
+ * within a millisecond. Lists that break a tie on the time with the id
+ * rely on it (PostgreSQL's event and attempt logs, webhooks by creation):
+ * three events published back to back usually share a millisecond.
  * The step is random (1 to 2^32), so the next id is still not guessable
  * from the last one. */
 static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
