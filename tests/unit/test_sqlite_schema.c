@@ -146,42 +146,48 @@ static const struct {
 } statements[] = {SQL_STATEMENTS(ROW)};
 #undef ROW
 
-static bool is_hot(const char *name)
+/* The fixture's database at the current schema, opened directly. */
+static sqlite3 *open_current(struct fx *f)
 {
-    for (size_t i = 0; i < ARRAY_LEN(hot); i++)
-        if (strcmp(hot[i], name) == 0)
-            return true;
-    return false;
+    char url[400];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 1, &s), 0);
+    store_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    return db;
+}
+
+/* `how` ("EXPLAIN" or "EXPLAIN QUERY PLAN") of the statement named name,
+ * prepared; a name sqlite_sql.h no longer has fails the test. */
+static sqlite3_stmt *explain(sqlite3 *db, const char *how, const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(statements); i++) {
+        if (strcmp(statements[i].name, name) != 0)
+            continue;
+        char sql[4096];
+        snprintf(sql, sizeof sql, "%s %s", how, statements[i].sql);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        return st;
+    }
+    fail_msg("no statement %s", name);
+    return NULL;
 }
 
 static void test_hot_statements_use_no_temp_btree(void **state)
 {
-    struct fx *f = *state;
-    char url[400];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    struct store *s = NULL;
-    assert_int_equal(store_open(url, 1, &s), 0); /* the current schema */
-    store_close(s);
-
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    size_t checked = 0;
-    for (size_t i = 0; i < ARRAY_LEN(statements); i++) {
-        if (!is_hot(statements[i].name))
-            continue;
-        char sql[4096];
-        snprintf(sql, sizeof sql, "EXPLAIN %s", statements[i].sql);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3 *db = open_current(*state);
+    for (size_t i = 0; i < ARRAY_LEN(hot); i++) {
+        sqlite3_stmt *st = explain(db, "EXPLAIN", hot[i]);
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *op = (const char *)sqlite3_column_text(st, 1);
             if (strcmp(op, "OpenEphemeral") == 0 || strcmp(op, "SorterOpen") == 0)
-                fail_msg("%s opens a temporary b-tree (%s)", statements[i].name, op);
+                fail_msg("%s opens a temporary b-tree (%s)", hot[i], op);
         }
         sqlite3_finalize(st);
-        checked++;
     }
-    assert_int_equal(checked, ARRAY_LEN(hot));
     sqlite3_close(db);
 }
 
@@ -191,35 +197,16 @@ static const char *const walked[] = {"EVT_LIST", "ATT_LIST_WEBHOOK", "ATT_LIST_A
 
 static void test_lists_walk_their_index(void **state)
 {
-    struct fx *f = *state;
-    char url[400];
-    snprintf(url, sizeof url, "sqlite:%s", f->path);
-    struct store *s = NULL;
-    assert_int_equal(store_open(url, 1, &s), 0);
-    store_close(s);
-
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    size_t checked = 0;
-    for (size_t i = 0; i < ARRAY_LEN(statements); i++) {
-        bool want = false;
-        for (size_t k = 0; k < ARRAY_LEN(walked); k++)
-            want = want || strcmp(walked[k], statements[i].name) == 0;
-        if (!want)
-            continue;
-        char sql[4096];
-        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", statements[i].sql);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3 *db = open_current(*state);
+    for (size_t i = 0; i < ARRAY_LEN(walked); i++) {
+        sqlite3_stmt *st = explain(db, "EXPLAIN QUERY PLAN", walked[i]);
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             if (strstr(detail, "TEMP B-TREE") || strstr(detail, "SCAN"))
-                fail_msg("%s: %s", statements[i].name, detail);
+                fail_msg("%s: %s", walked[i], detail);
         }
         sqlite3_finalize(st);
-        checked++;
     }
-    assert_int_equal(checked, ARRAY_LEN(walked));
     sqlite3_close(db);
 }
 
