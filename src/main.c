@@ -13,7 +13,7 @@ static void usage(FILE *f)
           "        [--retry-schedule 5,25,125] [--workers N] [--connect-timeout-ms N]\n"
           "        [--request-timeout-ms N] [--disable-after-ms N] [--lease-ms N]\n"
           "        [--max-body BYTES] [--log-level debug|info|warn|error]\n"
-          "        [--db-pool N] [--max-in-flight N] [--no-dispatch]\n"
+          "        [--db-pool N] [--max-in-flight N] [--send-threads N] [--no-dispatch]\n"
           "  accounts create NAME [--db URL]\n"
           "  keys create --account ID [--admin] [--db URL]\n"
           "  send TYPE JSON [--url http://127.0.0.1:8080] [--key KEY]\n"

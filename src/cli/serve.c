@@ -113,6 +113,7 @@ enum {
     OPT_DB_POOL,
     OPT_NO_DISPATCH,
     OPT_MAX_IN_FLIGHT,
+    OPT_SEND_THREADS,
     OPT_RATE_LIMIT,
     OPT_RATE_BURST,
     OPT_AUTH_FAIL_LIMIT,
@@ -162,6 +163,7 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
         {"db-pool", required_argument, NULL, OPT_DB_POOL},
         {"no-dispatch", no_argument, NULL, OPT_NO_DISPATCH},
         {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
+        {"send-threads", required_argument, NULL, OPT_SEND_THREADS},
         {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
         {"rate-burst", required_argument, NULL, OPT_RATE_BURST},
         {"auth-fail-limit", required_argument, NULL, OPT_AUTH_FAIL_LIMIT},
@@ -246,6 +248,11 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
             if (!parse_int64(optarg, 1, 100000, &v))
                 return usage_error("--max-in-flight", optarg);
             c->max_in_flight_total = (int)v;
+            break;
+        case OPT_SEND_THREADS:
+            if (!parse_int64(optarg, 1, 8, &v))
+                return usage_error("--send-threads", optarg);
+            c->send_threads = (int)v;
             break;
         case OPT_RATE_LIMIT:
             if (!parse_int64(optarg, 0, 10000000, &v))

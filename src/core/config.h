@@ -39,6 +39,8 @@ struct herald_config {
     size_t response_read_cap;   /* 65536: response bytes read before cutting */
     size_t response_keep;       /* 4096: response bytes kept in the log */
     int max_in_flight_total;    /* dispatcher's global cap on transfers */
+    int send_threads;           /* threads that send (the dispatcher's loop among them); 0 = one
+                                   per CPU, at most two */
     int db_pool;                /* PostgreSQL connections */
     char node_id[64];           /* lease owner name; host:pid by default */
     bool no_dispatch;           /* API-only node: accept and store, send nothing */

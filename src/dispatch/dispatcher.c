@@ -1,19 +1,26 @@
 /*
  * dispatcher.c — the delivery engine (see dispatcher.h).
  *
- * Two threads. The loop thread owns everything network: epoll waits on
- * libcurl's sockets and two eventfds (wake-ups from outside, completions
- * from the store worker), with a timeout that is the nearest of libcurl's
- * timer, the next due delivery and a rate-limited webhook's next token. Each
- * turn it
+ * Two threads, and where there is a second CPU a third. The loop thread
+ * owns every decision: epoll waits on libcurl's sockets and three eventfds
+ * (wake-ups from outside, completions from the store worker, transfers
+ * back from the lanes), with a timeout that is the nearest of libcurl's
+ * timer, the next due delivery and a rate-limited webhook's next token.
+ * Each turn it
  *   1. lets libcurl progress (curl_multi_socket_action),
- *   2. judges finished transfers (attempt_finish + retry_decide) and hands
- *      them to the store worker,
+ *   2. judges finished transfers, its own and the lanes' (attempt_finish +
+ *      retry_decide), and hands them to the store worker,
  *   3. takes back what the worker recorded (recycling the transfers) and
  *      the deliveries it claimed (into per-webhook FIFO queues),
  *   4. asks for a claim while capacity is free,
  *   5. starts transfers round robin over the webhooks that have work and
- *      room under their max_in_flight (and rate limit).
+ *      room under their max_in_flight (and rate limit): it builds and signs
+ *      each request, then sends it on its own multi or hands it to a lane
+ *      (lane.h), a thread that only runs libcurl, whichever has fewer in
+ *      flight. libcurl and the kernel's TCP path are most of a delivery's
+ *      network CPU; one thread doing all of it was the drain's limit with
+ *      a core a quarter idle. Caps, queues and rate limits stay the loop's
+ *      alone, so they hold exactly whatever lane a transfer takes.
  *
  * The store worker is the only thread that writes to the store for the
  * dispatcher: it records every result handed over since its last commit in
@@ -57,6 +64,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/lane.h"
 #include "dispatch/retry.h"
 #include "dispatch/send.h"
 #include "dispatch/sockets.h"
@@ -74,6 +82,7 @@
 #define RECORD_WAIT_MS 5       /* oldest result's age that makes a record() anyway */
 #define TOUCH_EVERY_MS 1000    /* a webhook's last_execution_at may lag this much */
 #define MAX_EVENTS 64
+#define MAX_LANES 8 /* the loop's own multi and up to seven lane threads */
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
@@ -121,6 +130,7 @@ struct xfer {
     char *emit_disabled;
     bool recorded; /* set by the worker */
     bool quiet;    /* store_result.quiet */
+    unsigned lane; /* whose multi its handle is sent in: 0 the loop's, k d->lanes[k] */
     struct xfer *next;
 };
 
@@ -180,7 +190,22 @@ struct dispatcher {
 
     size_t n_inflight, n_queued;
     size_t n_recording; /* finished, not yet back from the worker */
-    struct xfer *free_xfers;
+
+    /* Sending: lane 0 is d->multi, driven by this loop; lanes 1.. are
+     * threads of their own (lane.h), fed at the end of each turn. Each
+     * transfer's handle keeps to one lane, whose pool it is recycled in. */
+    size_t n_lanes;
+    struct lane *lanes[MAX_LANES];
+    int lanefd; /* eventfd the lanes write when transfers come back */
+    struct xfer *free_xfers[MAX_LANES];
+    size_t lane_inflight[MAX_LANES];
+    struct {
+        CURL **v;
+        size_t n, cap;
+    } submit[MAX_LANES];
+    struct lane_done *collected;
+    size_t cap_collected;
+
     struct job *free_jobs;
     struct xfer *finished, **finished_tail; /* judged, not yet handed over */
     size_t n_finished;
@@ -562,11 +587,11 @@ static void take_claims(struct dispatcher *d, struct store_claim *claims, size_t
 
 /* ---- transfers ---- */
 
-static struct xfer *xfer_get(struct dispatcher *d)
+static struct xfer *xfer_get(struct dispatcher *d, unsigned lane)
 {
-    struct xfer *x = d->free_xfers;
+    struct xfer *x = d->free_xfers[lane];
     if (x) {
-        d->free_xfers = x->next;
+        d->free_xfers[lane] = x->next;
         x->next = NULL;
         return x;
     }
@@ -575,8 +600,9 @@ static struct xfer *xfer_get(struct dispatcher *d)
         return NULL;
     x = xcalloc(1, sizeof *x);
     x->easy = easy;
+    x->lane = lane;
     attempt_configure_handle(&x->a, easy, d->cfg); /* x->a rides this handle for good */
-    sockreg_attach(&d->socks, easy);
+    sockreg_attach(lane == 0 ? &d->socks : lane_socks(d->lanes[lane]), easy);
     return x;
 }
 
@@ -589,8 +615,8 @@ static void xfer_put(struct dispatcher *d, struct xfer *x)
     free(x->emit_exhausted);
     free(x->emit_disabled);
     x->emit_exhausted = x->emit_disabled = NULL;
-    x->next = d->free_xfers;
-    d->free_xfers = x;
+    x->next = d->free_xfers[x->lane];
+    d->free_xfers[x->lane] = x;
 }
 
 static void xfer_free(struct xfer *x)
@@ -636,6 +662,7 @@ static void complete(struct dispatcher *d, struct xfer *x)
     const struct store_claim *c = &x->job->c;
     w->in_flight--;
     d->n_inflight--;
+    d->lane_inflight[x->lane]--;
     metrics_set_in_flight((int64_t)d->n_inflight);
     w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
 
@@ -701,10 +728,42 @@ static void complete(struct dispatcher *d, struct xfer *x)
     d->n_recording++;
 }
 
+/* The lane with the fewest transfers in flight (the loop's own on a tie:
+ * it is woken for every completion anyway). */
+static unsigned pick_lane(const struct dispatcher *d)
+{
+    unsigned best = 0;
+    for (unsigned k = 1; k < d->n_lanes; k++)
+        if (d->lane_inflight[k] < d->lane_inflight[best])
+            best = k;
+    return best;
+}
+
+/* Queues x's handle for its lane; submit_all hands the queues over once a
+ * turn, so a lane is woken once for however many transfers it gets. */
+static void submit(struct dispatcher *d, struct xfer *x)
+{
+    unsigned k = x->lane;
+    if (d->submit[k].n == d->submit[k].cap) {
+        d->submit[k].cap = d->submit[k].cap ? 2 * d->submit[k].cap : 64;
+        d->submit[k].v = xrealloc(d->submit[k].v, d->submit[k].cap * sizeof *d->submit[k].v);
+    }
+    d->submit[k].v[d->submit[k].n++] = x->easy;
+}
+
+static void submit_all(struct dispatcher *d)
+{
+    for (unsigned k = 1; k < d->n_lanes; k++) {
+        lane_submit(d->lanes[k], d->submit[k].v, d->submit[k].n);
+        d->submit[k].n = 0;
+    }
+}
+
 /* Starts job on w, or fails it at once when the request cannot be built. */
 static void start(struct dispatcher *d, struct wh *w, struct job *j)
 {
-    struct xfer *x = xfer_get(d);
+    unsigned lane = pick_lane(d);
+    struct xfer *x = xfer_get(d, lane);
     if (!x) {
         log_kv(LOG_ERROR, "curl_easy_init failed", NULL);
         job_put(d, j);
@@ -714,6 +773,7 @@ static void start(struct dispatcher *d, struct wh *w, struct job *j)
     x->wh = w;
     w->in_flight++;
     d->n_inflight++;
+    d->lane_inflight[lane]++;
     metrics_set_in_flight((int64_t)d->n_inflight);
     const struct store_claim *c = &j->c;
     int rc =
@@ -721,6 +781,10 @@ static void start(struct dispatcher *d, struct wh *w, struct job *j)
                                c->event_created_at, c->payload, c->payload_len, clock_now_ms());
     if (rc == 0) {
         attempt_configure_request(&x->a, x->easy);
+        if (lane != 0) {
+            submit(d, x);
+            return;
+        }
         if (curl_multi_add_handle(d->multi, x->easy) == CURLM_OK)
             return;
         rc = HERALD_ENOMEM;
@@ -1164,6 +1228,17 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+/* A transfer's handle came back out of its multi with rc. */
+static void finish(struct dispatcher *d, CURL *easy, CURLcode rc)
+{
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    struct attempt *a = (struct attempt *)(void *)priv;
+    struct xfer *x = container_of(a, struct xfer, a);
+    attempt_finish(a, easy, rc);
+    complete(d, x);
+}
+
 static void drain_finished(struct dispatcher *d)
 {
     CURLMsg *m;
@@ -1173,13 +1248,18 @@ static void drain_finished(struct dispatcher *d)
             continue;
         CURL *easy = m->easy_handle;
         CURLcode rc = m->data.result;
-        char *priv = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         curl_multi_remove_handle(d->multi, easy);
-        struct attempt *a = (struct attempt *)(void *)priv;
-        struct xfer *x = container_of(a, struct xfer, a);
-        attempt_finish(a, easy, rc);
-        complete(d, x);
+        finish(d, easy, rc);
+    }
+}
+
+/* Judges what the lanes sent. */
+static void collect_lanes(struct dispatcher *d)
+{
+    for (unsigned k = 1; k < d->n_lanes; k++) {
+        size_t n = lane_collect(d->lanes[k], &d->collected, &d->cap_collected);
+        for (size_t i = 0; i < n; i++)
+            finish(d, d->collected[i].easy, d->collected[i].rc);
     }
 }
 
@@ -1261,7 +1341,6 @@ static void drain_eventfd(int fd)
 
 static void handle_events(struct dispatcher *d, struct epoll_event *ev, int n)
 {
-    int running;
     for (int i = 0; i < n; i++) {
         int fd = ev[i].data.fd;
         if (fd == d->evfd) {
@@ -1278,21 +1357,14 @@ static void handle_events(struct dispatcher *d, struct epoll_event *ev, int n)
             take_back(d);
             continue;
         }
-        if (!sockreg_wanted(&d->socks, fd))
+        if (fd == d->lanefd) {
+            drain_eventfd(fd);
+            collect_lanes(d);
             continue;
-        int flags = 0;
-        if (ev[i].events & EPOLLIN)
-            flags |= CURL_CSELECT_IN;
-        if (ev[i].events & EPOLLOUT)
-            flags |= CURL_CSELECT_OUT;
-        if (ev[i].events & (EPOLLERR | EPOLLHUP))
-            flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(d->multi, fd, flags, &running);
+        }
+        sockreg_act(&d->socks, d->multi, fd, ev[i].events);
     }
-    if (d->curl_deadline >= 0 && clock_mono_ms() >= d->curl_deadline) {
-        d->curl_deadline = -1;
-        curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    sockreg_timer(d->multi, &d->curl_deadline);
 }
 
 /* Forgets cached webhooks that have had nothing to do for a while, so the
@@ -1353,6 +1425,7 @@ static void *run(void *arg)
         if (claim_ready(d) && clock_now_ms() >= d->next_claim_at)
             worker_ask_claim(d);
         start_some(d);
+        submit_all(d);
         hand_over(d); /* attempts that failed before reaching the network */
         sweep(d, clock_mono_ms());
         atomic_store(&d->room, capacity(d));
@@ -1372,10 +1445,17 @@ static void dispatcher_free(struct dispatcher *d)
 {
     if (d->multi)
         curl_multi_cleanup(d->multi); /* closes the pooled connections through d->socks */
-    struct xfer *x;
-    while ((x = d->free_xfers)) {
-        d->free_xfers = x->next;
-        xfer_free(x);
+    for (unsigned k = 1; k < MAX_LANES; k++) {
+        lane_free(d->lanes[k]); /* every transfer came back: n_inflight was 0 */
+        free(d->submit[k].v);
+    }
+    free(d->collected);
+    for (unsigned k = 0; k < MAX_LANES; k++) {
+        struct xfer *x;
+        while ((x = d->free_xfers[k])) {
+            d->free_xfers[k] = x->next;
+            xfer_free(x);
+        }
     }
     struct job *j;
     while ((j = d->free_jobs)) {
@@ -1398,6 +1478,8 @@ static void dispatcher_free(struct dispatcher *d)
         close(d->epfd);
     if (d->evfd >= 0)
         close(d->evfd);
+    if (d->lanefd >= 0)
+        close(d->lanefd);
     free(d);
     curl_global_cleanup();
 }
@@ -1406,6 +1488,34 @@ static int watch(struct dispatcher *d, int fd)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
     return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : HERALD_EIO;
+}
+
+/* Sending threads when cfg->send_threads is 0: a second one where there is
+ * a second CPU. A drain to one webhook on two cores kept the lone network
+ * thread runnable 94 % of the time with a quarter of the machine idle;
+ * a third measured no faster there (docs/performance.md). */
+static size_t auto_lanes(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus >= 2 ? 2 : 1;
+}
+
+/* Lanes 1.. (cfg->send_threads in all, the loop's own multi included). */
+static int lanes_start(struct dispatcher *d, long maxconnects)
+{
+    d->n_lanes = 1;
+    size_t want = d->cfg->send_threads > 0 ? (size_t)d->cfg->send_threads : auto_lanes();
+    if (want == 1)
+        return 0;
+    d->lanefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->lanefd < 0 || watch(d, d->lanefd) != 0)
+        return HERALD_EIO;
+    for (; d->n_lanes < want && d->n_lanes < MAX_LANES; d->n_lanes++) {
+        int rc = lane_start(&d->lanes[d->n_lanes], "herald-send", d->lanefd, maxconnects);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int setup(struct dispatcher *d)
@@ -1426,7 +1536,10 @@ static int setup(struct dispatcher *d)
     /* Idle keep-alive connections worth keeping: twice the transfers. */
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 2 * total);
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    int rc = worker_start(d);
+    int rc = lanes_start(d, 2 * total);
+    if (rc != 0)
+        return rc;
+    rc = worker_start(d);
     if (rc == 0 && watch(d, d->wk.notify_fd) != 0) {
         worker_stop(d);
         rc = HERALD_EIO;
@@ -1442,7 +1555,7 @@ int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, s
     struct dispatcher *d = xcalloc(1, sizeof *d);
     d->cfg = cfg;
     d->s = s;
-    d->epfd = d->evfd = d->wk.notify_fd = d->store_fd = -1;
+    d->epfd = d->evfd = d->wk.notify_fd = d->store_fd = d->lanefd = -1;
     d->curl_deadline = -1;
     d->nbuckets = 64;
     d->buckets = xcalloc(d->nbuckets, sizeof *d->buckets);

@@ -3,7 +3,9 @@
  *
  * One thread ("herald-dispatch") keeps claimed deliveries in per-webhook
  * queues and sends them with libcurl's multi interface driven by epoll
- * (curl_multi_socket_action); a second one ("herald-record") does its store
+ * (curl_multi_socket_action), sharing the sending with cfg->send_threads - 1
+ * more ("herald-send", lane.h; by default one more where there is a second
+ * CPU) that run only libcurl; another one ("herald-record") does its store
  * writes: claims due deliveries in batches and records results in batches
  * (everything finished since the last commit goes into the next one), so a
  * commit never stalls the transfers. It never makes one database round

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/util.h"
 #include "dispatch/sockets.h"
 
@@ -100,6 +101,30 @@ bool sockreg_wanted(struct sockreg *r, int fd)
     if (r->flag[fd] & SOCK_IN_SET)
         set_remove(r, fd); /* idle: closed by the server, or unasked bytes */
     return false;
+}
+
+void sockreg_act(struct sockreg *r, CURLM *multi, int fd, uint32_t events)
+{
+    if (!sockreg_wanted(r, fd))
+        return;
+    int flags = 0;
+    if (events & EPOLLIN)
+        flags |= CURL_CSELECT_IN;
+    if (events & EPOLLOUT)
+        flags |= CURL_CSELECT_OUT;
+    if (events & (EPOLLERR | EPOLLHUP))
+        flags |= CURL_CSELECT_ERR;
+    int running;
+    curl_multi_socket_action(multi, fd, flags, &running);
+}
+
+void sockreg_timer(CURLM *multi, int64_t *deadline)
+{
+    if (*deadline < 0 || clock_mono_ms() < *deadline)
+        return;
+    *deadline = -1;
+    int running;
+    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 }
 
 int sockreg_sockopt(void *userp, curl_socket_t s, curlsocktype purpose)

@@ -26,7 +26,8 @@
  * the event is not libcurl's; libcurl finds the connection dead when it
  * next checks it.
  *
- * Used by one thread (the dispatcher's loop) only.
+ * A registry is used by one thread only: the one that drives its multi
+ * (the dispatcher's loop, or a lane, lane.h).
  */
 #ifndef HERALD_DISPATCH_SOCKETS_H
 #define HERALD_DISPATCH_SOCKETS_H
@@ -62,6 +63,15 @@ int sockreg_on_socket(CURL *easy, curl_socket_t s, int what, void *r, void *sock
  * for curl_multi_socket_action; false for an idle kept socket, which is
  * then dropped from the set. */
 bool sockreg_wanted(struct sockreg *r, int fd);
+
+/* An epoll event (fd, events) from r's set: passed to multi
+ * (curl_multi_socket_action) when libcurl watches fd, else dropped as
+ * sockreg_wanted says. */
+void sockreg_act(struct sockreg *r, CURLM *multi, int fd, uint32_t events);
+
+/* Runs multi's timeout actions when *deadline (mono ms, -1 for none, as
+ * the multi's timer callback set it) has passed, clearing it first. */
+void sockreg_timer(CURLM *multi, int64_t *deadline);
 
 /* The two callbacks sockreg_attach installs, exposed for tests. */
 int sockreg_sockopt(void *r, curl_socket_t s, curlsocktype purpose);

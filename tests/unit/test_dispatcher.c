@@ -3,6 +3,7 @@
  * dispatcher thread. Every wait polls the store or a receiver for a
  * condition with a generous deadline; no sleep stands in for a result. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -375,6 +376,74 @@ static int connections_to(int port)
     return n;
 }
 
+/* Threads of this process named comm (/proc/self/task/N/comm). */
+static int threads_named(const char *comm)
+{
+    DIR *dir = opendir("/proc/self/task");
+    assert_non_null(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        char path[300], name[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(name, sizeof name, f))
+            name[strcspn(name, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(name, comm) == 0;
+    }
+    closedir(dir);
+    return n;
+}
+
+/* With three sending threads (the loop and two lanes) every delivery is
+ * sent exactly once, signed, and recorded, whichever thread sent it; stop
+ * waits for the lanes' transfers and joins them. */
+static void test_lanes_send_each_once(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.send_threads = 3;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver r;
+    assert_true(receiver_start(&r, ok, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    enum { N = 60 };
+    char ids[N][HERALD_ID_MAX];
+    for (int i = 0; i < N; i++)
+        publish(f, "post.published", "{\"n\":1}", ids[i], 1);
+
+    int before = threads_named("herald-send");
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    assert_int_equal(threads_named("herald-send"), before + 2);
+    dispatcher_wake(d);
+    wait_succeeded(f, N);
+    dispatcher_stop(d);
+    assert_int_equal(threads_named("herald-send"), before);
+
+    struct store_stats st = stats(f);
+    assert_int_equal(st.succeeded, N);
+    assert_int_equal(st.attempts, N);
+    assert_int_equal(st.pending + st.in_flight + st.failed, 0);
+    assert_int_equal(receiver_count(&r), N);
+    bool seen[N] = {false};
+    for (size_t i = 0; i < N; i++) {
+        const struct received *q = &r.req[i];
+        assert_true(signature_ok(h.secret, q));
+        const char *id = received_header(q, "webhook-id");
+        int k = 0;
+        while (k < N && strcmp(ids[k], id) != 0)
+            k++;
+        assert_true(k < N);
+        assert_false(seen[k]); /* no event twice */
+        seen[k] = true;
+    }
+    receiver_stop(&r);
+}
+
 /* A webhook whose endpoint hangs, with a deep backlog claimed first, does
  * not delay another webhook; on stop its unsent deliveries go back. */
 static void test_slow_endpoint_isolated(void **state)
@@ -696,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_and_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_endpoint_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lanes_send_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_after_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
