@@ -1,12 +1,12 @@
 /*
  * dispatcher.c — the delivery engine (see dispatcher.h).
  *
- * Two threads, and where there is a second CPU a third. The loop thread
- * owns every decision: epoll waits on libcurl's sockets and three eventfds
- * (wake-ups from outside, completions from the store worker, transfers
- * back from the lanes), with a timeout that is the nearest of libcurl's
- * timer, the next due delivery and a rate-limited webhook's next token.
- * Each turn it
+ * Two threads, plus cfg->send_threads - 1 lanes (by default one, where
+ * there is a second CPU). The loop thread owns every decision: epoll waits
+ * on libcurl's sockets and three eventfds (wake-ups from outside,
+ * completions from the store worker, transfers back from the lanes), with
+ * a timeout that is the nearest of libcurl's timer, the next due delivery
+ * and a rate-limited webhook's next token. Each turn it
  *   1. lets libcurl progress (curl_multi_socket_action),
  *   2. judges finished transfers, its own and the lanes' (attempt_finish +
  *      retry_decide), and hands them to the store worker,
@@ -1228,14 +1228,15 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-/* A transfer's handle came back out of its multi with rc. */
-static void finish(struct dispatcher *d, CURL *easy, CURLcode rc)
+/* A transfer's handle came back out of its multi with rc; it ended at
+ * ended_mono. */
+static void finish(struct dispatcher *d, CURL *easy, CURLcode rc, int64_t ended_mono)
 {
     char *priv = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     struct attempt *a = (struct attempt *)(void *)priv;
     struct xfer *x = container_of(a, struct xfer, a);
-    attempt_finish(a, easy, rc);
+    attempt_finish(a, easy, rc, ended_mono);
     complete(d, x);
 }
 
@@ -1249,7 +1250,7 @@ static void drain_finished(struct dispatcher *d)
         CURL *easy = m->easy_handle;
         CURLcode rc = m->data.result;
         curl_multi_remove_handle(d->multi, easy);
-        finish(d, easy, rc);
+        finish(d, easy, rc, clock_mono_ms());
     }
 }
 
@@ -1259,7 +1260,7 @@ static void collect_lanes(struct dispatcher *d)
     for (unsigned k = 1; k < d->n_lanes; k++) {
         size_t n = lane_collect(d->lanes[k], &d->collected, &d->cap_collected);
         for (size_t i = 0; i < n; i++)
-            finish(d, d->collected[i].easy, d->collected[i].rc);
+            finish(d, d->collected[i].easy, d->collected[i].rc, d->collected[i].ended_mono);
     }
 }
 
@@ -1443,20 +1444,24 @@ static void *run(void *arg)
 
 static void dispatcher_free(struct dispatcher *d)
 {
-    if (d->multi)
-        curl_multi_cleanup(d->multi); /* closes the pooled connections through d->socks */
-    for (unsigned k = 1; k < MAX_LANES; k++) {
-        lane_free(d->lanes[k]); /* every transfer came back: n_inflight was 0 */
-        free(d->submit[k].v);
-    }
-    free(d->collected);
+    /* Every transfer came back (n_inflight was 0), so no handle is in a
+     * multi: each lane's handles go first, as libcurl advises, then its
+     * multi, which closes the pooled connections through the lane's
+     * registry (d->socks for lane 0, released below). */
     for (unsigned k = 0; k < MAX_LANES; k++) {
         struct xfer *x;
         while ((x = d->free_xfers[k])) {
             d->free_xfers[k] = x->next;
             xfer_free(x);
         }
+        if (k == 0 && d->multi) {
+            curl_multi_cleanup(d->multi);
+        } else if (k > 0) {
+            lane_free(d->lanes[k]);
+            free(d->submit[k].v);
+        }
     }
+    free(d->collected);
     struct job *j;
     while ((j = d->free_jobs)) {
         d->free_jobs = j->next;
@@ -1500,17 +1505,16 @@ static size_t auto_lanes(void)
     return cpus >= 2 ? 2 : 1;
 }
 
-/* Lanes 1.. (cfg->send_threads in all, the loop's own multi included). */
-static int lanes_start(struct dispatcher *d, long maxconnects)
+/* Lanes 1.. up to d->n_lanes (the loop's own multi is lane 0). */
+static int lanes_start(struct dispatcher *d, size_t want, long maxconnects)
 {
     d->n_lanes = 1;
-    size_t want = d->cfg->send_threads > 0 ? (size_t)d->cfg->send_threads : auto_lanes();
     if (want == 1)
         return 0;
     d->lanefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (d->lanefd < 0 || watch(d, d->lanefd) != 0)
         return HERALD_EIO;
-    for (; d->n_lanes < want && d->n_lanes < MAX_LANES; d->n_lanes++) {
+    for (; d->n_lanes < want; d->n_lanes++) {
         int rc = lane_start(&d->lanes[d->n_lanes], "herald-send", d->lanefd, maxconnects);
         if (rc != 0)
             return rc;
@@ -1528,15 +1532,19 @@ static int setup(struct dispatcher *d)
     d->multi = curl_multi_init();
     if (!d->multi)
         return HERALD_ENOMEM;
-    long total = (long)total_cap(d);
+    size_t lanes = d->cfg->send_threads > 0 ? (size_t)d->cfg->send_threads : auto_lanes();
+    if (lanes > MAX_LANES)
+        lanes = MAX_LANES;
+    /* Idle keep-alive connections worth keeping: twice the transfers, shared
+     * among the lanes' pools. */
+    long keep = (long)(2 * total_cap(d) / lanes) + 1;
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, sockreg_on_socket);
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, &d->socks);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-    /* Idle keep-alive connections worth keeping: twice the transfers. */
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, 2 * total);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, keep);
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    int rc = lanes_start(d, 2 * total);
+    int rc = lanes_start(d, lanes, keep);
     if (rc != 0)
         return rc;
     rc = worker_start(d);

@@ -53,13 +53,13 @@ struct lane {
     size_t n_done, cap_done;
 };
 
-static void push_done(struct lane_done **v, size_t *n, size_t *cap, CURL *easy, CURLcode rc)
+static void push_done(struct lane_done **v, size_t *n, size_t *cap, struct lane_done d)
 {
     if (*n == *cap) {
         *cap = *cap ? 2 * *cap : 64;
         *v = xrealloc(*v, *cap * sizeof **v);
     }
-    (*v)[(*n)++] = (struct lane_done){easy, rc};
+    (*v)[(*n)++] = d;
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -94,7 +94,8 @@ static bool take_submitted(struct lane *l)
         if (curl_multi_add_handle(l->multi, l->adding.v[i]) == CURLM_OK)
             l->active++;
         else
-            push_done(&l->done, &l->n_done, &l->cap_done, l->adding.v[i], CURLE_OUT_OF_MEMORY);
+            push_done(&l->done, &l->n_done, &l->cap_done,
+                      (struct lane_done){l->adding.v[i], CURLE_OUT_OF_MEMORY, clock_mono_ms()});
     }
     l->adding.n = 0;
     return stop;
@@ -111,7 +112,8 @@ static void take_finished(struct lane *l)
         CURLcode rc = m->data.result;
         curl_multi_remove_handle(l->multi, easy);
         l->active--;
-        push_done(&l->done, &l->n_done, &l->cap_done, easy, rc);
+        push_done(&l->done, &l->n_done, &l->cap_done,
+                  (struct lane_done){easy, rc, clock_mono_ms()});
     }
 }
 
@@ -121,7 +123,7 @@ static void give_back(struct lane *l)
         return;
     pthread_mutex_lock(&l->mu);
     for (size_t i = 0; i < l->n_done; i++)
-        push_done(&l->out, &l->n_out, &l->cap_out, l->done[i].easy, l->done[i].rc);
+        push_done(&l->out, &l->n_out, &l->cap_out, l->done[i]);
     pthread_mutex_unlock(&l->mu);
     l->n_done = 0;
     uint64_t one = 1;

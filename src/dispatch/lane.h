@@ -1,12 +1,12 @@
 /*
  * lane.h — a sending thread: a libcurl multi handle on an epoll loop of its
  * own, fed easy handles by the dispatcher's loop and handing them back
- * finished.
+ * finished. Each lane has its own connection pool.
  *
  * The dispatcher's loop thread decides everything (which delivery, when,
  * under which caps) and builds each request; a transfer's libcurl and
- * kernel work, about nine tenths of a delivery's CPU on the network side,
- * is what a lane takes off it, so that on a machine with a spare core the
+ * kernel work, most of a delivery's CPU on the network side, is what a
+ * lane takes off it, so that on a machine with a spare core the
  * sending is no longer one thread's. The loop drives a multi of its own
  * too; a lane is an extra one.
  *
@@ -25,6 +25,7 @@
 #define HERALD_DISPATCH_LANE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -33,11 +34,13 @@
 struct lane;
 
 /* A finished transfer: the handle, already removed from the lane's multi,
- * and libcurl's result. CURLE_OUT_OF_MEMORY when the lane could not even
- * add it. */
+ * libcurl's result (CURLE_OUT_OF_MEMORY when the lane could not even add
+ * it), and when the lane saw it end (clock_mono_ms()), since the owner
+ * collects it later. */
 struct lane_done {
     CURL *easy;
     CURLcode rc;
+    int64_t ended_mono;
 };
 
 /* Starts a lane thread named name (at most 15 bytes). notify_fd is the

@@ -642,9 +642,9 @@ static const char *transport_error(const struct attempt *a, CURLcode rc)
     }
 }
 
-void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc)
+void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc, int64_t ended_mono)
 {
-    int64_t d = clock_mono_ms() - a->started_mono;
+    int64_t d = ended_mono - a->started_mono;
     a->duration_ms = d < 0 ? 0 : d;
     long code = 0;
     if (easy)
@@ -672,7 +672,7 @@ void attempt_perform(struct attempt *a, const struct herald_config *cfg)
     }
     attempt_configure(a, easy, cfg);
     CURLcode rc = curl_easy_perform(easy);
-    attempt_finish(a, easy, rc);
+    attempt_finish(a, easy, rc, clock_mono_ms());
     curl_easy_cleanup(easy);
 }
 

@@ -127,13 +127,15 @@ void attempt_configure(struct attempt *a, CURL *easy, const struct herald_config
 void attempt_configure_handle(struct attempt *a, CURL *easy, const struct herald_config *cfg);
 void attempt_configure_request(struct attempt *a, CURL *easy);
 
-/* Fills outcome fields after the transfer ended with result rc: error is
+/* Fills outcome fields after the transfer ended, at ended_mono
+ * (clock_mono_ms(); the duration counts from attempt_configure_request to
+ * it), with result rc: error is
  * NULL for a 2xx (also when the transfer was cut on purpose at the read cap
  * after a 2xx status: the receiver did answer), "http" for any other status
  * (3xx included, redirects are never followed), else the transport class:
  * timeout, connect, dns, tls, blocked, reset, too_large, protocol, error.
  * retry_after_ms is kept only for 429 and 503. */
-void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc);
+void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc, int64_t ended_mono);
 
 /* Parses the value of a Retry-After header, v[0..n) (no NUL needed;
  * surrounding blanks and a line end are ignored): delay-seconds, or an

@@ -2,9 +2,11 @@
  * SQLite store in a temporary folder, real receivers on 127.0.0.1, the real
  * dispatcher thread. Every wait polls the store or a receiver for a
  * condition with a generous deadline; no sleep stands in for a result. */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <setjmp.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -398,9 +401,59 @@ static int threads_named(const char *comm)
     return n;
 }
 
+/* A joined thread may linger in /proc/self/task for a moment. */
+static void wait_threads_named(const char *comm, int n)
+{
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (threads_named(comm) != n) {
+        if (clock_mono_ms() > end)
+            fail_msg("%d threads named %s, not %d", threads_named(comm), comm, n);
+        poll_pause();
+    }
+}
+
+/* How many of this process's epoll sets hold a socket connected to
+ * 127.0.0.1:port (read from /proc/self/fdinfo). Each sending thread waits
+ * on a set of its own, so this counts the threads that hold the
+ * connections. */
+static int epoll_sets_holding_peer(int port)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    assert_non_null(dir);
+    int sets = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        char path[300], link[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        if (strcmp(link, "anon_inode:[eventpoll]") != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%s", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char line[256];
+        bool holds = false;
+        while (!holds && fgets(line, sizeof line, f)) {
+            int tfd;
+            struct sockaddr_in a;
+            socklen_t al = sizeof a;
+            holds = sscanf(line, "tfd: %d", &tfd) == 1 &&
+                    getpeername(tfd, (struct sockaddr *)&a, &al) == 0 && a.sin_family == AF_INET &&
+                    ntohs(a.sin_port) == port;
+        }
+        fclose(f);
+        sets += holds;
+    }
+    closedir(dir);
+    return sets;
+}
+
 /* With three sending threads (the loop and two lanes) every delivery is
- * sent exactly once, signed, and recorded, whichever thread sent it; stop
- * waits for the lanes' transfers and joins them. */
+ * sent exactly once, signed, and recorded, whichever thread sent it. */
 static void test_lanes_send_each_once(void **state)
 {
     struct fixture *f = *state;
@@ -422,7 +475,7 @@ static void test_lanes_send_each_once(void **state)
     dispatcher_wake(d);
     wait_succeeded(f, N);
     dispatcher_stop(d);
-    assert_int_equal(threads_named("herald-send"), before);
+    wait_threads_named("herald-send", before);
 
     struct store_stats st = stats(f);
     assert_int_equal(st.succeeded, N);
@@ -441,6 +494,46 @@ static void test_lanes_send_each_once(void **state)
         assert_false(seen[k]); /* no event twice */
         seen[k] = true;
     }
+    receiver_stop(&r);
+}
+
+/* With three sending threads, a webhook's requests go out on all three
+ * (its three hanging requests' sockets sit in three epoll sets) while its
+ * max_in_flight holds across them; stop waits for the transfers the lanes
+ * hold, records them, and joins the lanes. */
+static void test_lanes_share_a_webhook(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.send_threads = 3;
+    f->cfg.request_timeout_ms = 30000;
+    static const char *const hang[] = {"HANG"};
+    struct receiver r;
+    assert_true(receiver_start(&r, hang, 1));
+    struct hook h;
+    make_hook(f, &h, r.port, "[\"*\"]", 4, 3);
+    for (int i = 0; i < 6; i++)
+        publish(f, "post.published", "{}", NULL, 1);
+
+    int before = threads_named("herald-send");
+    struct dispatcher *d = NULL;
+    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    dispatcher_wake(d);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (connections_to(r.port) < 3) {
+        if (clock_mono_ms() > end)
+            fail_msg("%d of 3 connections opened in time", connections_to(r.port));
+        poll_pause();
+    }
+    assert_int_equal(epoll_sets_holding_peer(r.port), 3);
+    assert_int_equal(connections_to(r.port), 3); /* three queued still wait */
+
+    receiver_unhang(&r); /* the hanging requests end, unanswered */
+    dispatcher_stop(d);
+    wait_threads_named("herald-send", before);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_true(st.attempts >= 3);
+    assert_int_equal(st.pending + st.succeeded + st.failed, 6);
     receiver_stop(&r);
 }
 
@@ -766,6 +859,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exhausted_and_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_endpoint_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lanes_send_each_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lanes_share_a_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_after_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
