@@ -1445,10 +1445,11 @@ static void *run(void *arg)
 static void dispatcher_free(struct dispatcher *d)
 {
     /* Every transfer came back (n_inflight was 0), so no handle is in a
-     * multi: each lane's handles go first, as libcurl advises, then its
-     * multi, which closes the pooled connections through the lane's
-     * registry (d->socks for lane 0, released below). */
+     * multi. Lane by lane, with its thread stopped: its handles go first, as
+     * libcurl advises, then its multi, which closes the pooled connections
+     * through the lane's registry (d->socks for lane 0, released below). */
     for (unsigned k = 0; k < MAX_LANES; k++) {
+        lane_stop(d->lanes[k]); /* lanes[0] is NULL: the loop's own multi */
         struct xfer *x;
         while ((x = d->free_xfers[k])) {
             d->free_xfers[k] = x->next;

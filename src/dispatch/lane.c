@@ -260,17 +260,23 @@ size_t lane_collect(struct lane *l, struct lane_done **out, size_t *cap)
     return n;
 }
 
+void lane_stop(struct lane *l)
+{
+    if (!l || !l->started)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    pthread_mutex_unlock(&l->mu);
+    wake(l);
+    pthread_join(l->thread, NULL);
+    l->started = false;
+}
+
 void lane_free(struct lane *l)
 {
     if (!l)
         return;
-    if (l->started) {
-        pthread_mutex_lock(&l->mu);
-        l->stop = true;
-        pthread_mutex_unlock(&l->mu);
-        wake(l);
-        pthread_join(l->thread, NULL);
-    }
+    lane_stop(l);
     lane_release(l);
     free(l);
 }

@@ -61,10 +61,14 @@ void lane_submit(struct lane *l, CURL *const *easy, size_t n);
  * as needed; *cap its capacity, the caller frees it) and returns how many. */
 size_t lane_collect(struct lane *l, struct lane_done **out, size_t *cap);
 
-/* Stops the thread and frees the lane; its multi's pooled connections are
- * closed. Call only with no handle submitted and not yet collected. NULL is
- * fine. The easy handles themselves stay the owner's to clean up, after
- * this. */
+/* Stops and joins the lane's thread, after which no libcurl call runs on
+ * the lane's multi: the owner may then clean up the lane's easy handles,
+ * before lane_free (libcurl's advised order). Call only with no handle
+ * submitted and not yet collected. Idempotent; NULL is fine. */
+void lane_stop(struct lane *l);
+
+/* Stops the lane (lane_stop) and frees it; its multi's pooled connections
+ * are closed through lane_socks. NULL is fine. */
 void lane_free(struct lane *l);
 
 #endif
