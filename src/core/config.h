@@ -41,6 +41,8 @@ struct herald_config {
     int max_in_flight_total;    /* dispatcher's global cap on transfers */
     int send_threads;           /* threads that send (the dispatcher's loop among them); 0 = one
                                    per CPU, at most two */
+    bool lane_spill_always;     /* tests: hand transfers to the lanes even while the dispatcher's
+                                   loop is not busy (no flag) */
     int db_pool;                /* PostgreSQL connections */
     char node_id[64];           /* lease owner name; host:pid by default */
     bool no_dispatch;           /* API-only node: accept and store, send nothing */

@@ -17,10 +17,11 @@
  *      room under their max_in_flight (and rate limit): it builds and signs
  *      each request, then sends it on its own multi or hands it to a lane
  *      (lane.h), a thread that only runs libcurl, whichever has fewer in
- *      flight. libcurl and the kernel's TCP path are most of a delivery's
- *      network CPU; one thread doing all of it was the drain's limit with
- *      a core a quarter idle. Caps, queues and rate limits stay the loop's
- *      alone, so they hold exactly whatever lane a transfer takes.
+ *      flight (update_spill: only while the loop itself is busy). libcurl
+ *      and the kernel's TCP path are most of a delivery's network CPU; one
+ *      thread doing all of it was the drain's limit with a core a quarter
+ *      idle. Caps, queues and rate limits stay the loop's alone, so they
+ *      hold exactly whatever lane a transfer takes.
  *
  * The store worker is the only thread that writes to the store for the
  * dispatcher: it records every result handed over since its last commit in
@@ -56,6 +57,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -82,7 +84,10 @@
 #define RECORD_WAIT_MS 5       /* oldest result's age that makes a record() anyway */
 #define TOUCH_EVERY_MS 1000    /* a webhook's last_execution_at may lag this much */
 #define MAX_EVENTS 64
-#define MAX_LANES 8 /* the loop's own multi and up to seven lane threads */
+#define MAX_LANES 8         /* the loop's own multi and up to seven lane threads */
+#define SPILL_WINDOW_MS 100 /* how often the loop reads its own CPU use */
+#define SPILL_ON 0.5        /* share of a core past which transfers go to lanes too */
+#define SPILL_OFF 0.35      /* ... and under which they stay on the loop's own multi */
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
@@ -205,6 +210,9 @@ struct dispatcher {
     } submit[MAX_LANES];
     struct lane_done *collected;
     size_t cap_collected;
+    bool spill;                /* lanes take transfers (the loop is busy) */
+    int64_t spill_window_mono; /* start of the current CPU window */
+    int64_t spill_window_cpu;  /* the loop thread's CPU ns then */
 
     struct job *free_jobs;
     struct xfer *finished, **finished_tail; /* judged, not yet handed over */
@@ -729,14 +737,45 @@ static void complete(struct dispatcher *d, struct xfer *x)
 }
 
 /* The lane with the fewest transfers in flight (the loop's own on a tie:
- * it is woken for every completion anyway). */
+ * it is woken for every completion anyway), or the loop's own while it is
+ * not busy (update_spill). */
 static unsigned pick_lane(const struct dispatcher *d)
 {
     unsigned best = 0;
+    if (!d->spill)
+        return 0;
     for (unsigned k = 1; k < d->n_lanes; k++)
         if (d->lane_inflight[k] < d->lane_inflight[best])
             best = k;
     return best;
+}
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Lanes pay only when sending is what the loop thread runs out of: each
+ * transfer handed over costs two wake-ups and another runnable thread on
+ * the machine, which at a moderate rate only lengthens the queues of the
+ * threads ingest waits for (the group commit, the API loop). So transfers
+ * spill to the lanes only while the loop uses more than SPILL_ON of a core,
+ * and stay home again once it uses less than SPILL_OFF; a drain keeps the
+ * loop at ~0.75 alone and ~0.6 beside a lane. cfg->lane_spill_always (tests)
+ * spills from the start. */
+static void update_spill(struct dispatcher *d, int64_t now_m)
+{
+    if (d->n_lanes < 2 || now_m - d->spill_window_mono < SPILL_WINDOW_MS)
+        return;
+    int64_t cpu = thread_cpu_ns();
+    double share =
+        (double)(cpu - d->spill_window_cpu) / 1e6 / (double)(now_m - d->spill_window_mono);
+    d->spill = d->cfg->lane_spill_always || share > (d->spill ? SPILL_OFF : SPILL_ON);
+    d->spill_window_mono = now_m;
+    d->spill_window_cpu = cpu;
 }
 
 /* Queues x's handle for its lane; submit_all hands the queues over once a
@@ -1402,6 +1441,9 @@ static void *run(void *arg)
 {
     struct dispatcher *d = arg;
     struct epoll_event ev[MAX_EVENTS];
+    d->spill = d->cfg->lane_spill_always;
+    d->spill_window_mono = clock_mono_ms();
+    d->spill_window_cpu = thread_cpu_ns();
     store_watch(d);
     for (;;) {
         int n = epoll_wait(d->epfd, ev, MAX_EVENTS, wait_timeout(d));
@@ -1428,7 +1470,9 @@ static void *run(void *arg)
         start_some(d);
         submit_all(d);
         hand_over(d); /* attempts that failed before reaching the network */
-        sweep(d, clock_mono_ms());
+        int64_t now_m = clock_mono_ms();
+        sweep(d, now_m);
+        update_spill(d, now_m);
         atomic_store(&d->room, capacity(d));
     }
     worker_stop(d);

@@ -3,15 +3,15 @@
  *
  * One thread ("herald-dispatch") keeps claimed deliveries in per-webhook
  * queues and sends them with libcurl's multi interface driven by epoll
- * (curl_multi_socket_action), sharing the sending with cfg->send_threads - 1
- * more ("herald-send", lane.h; by default one more where there is a second
- * CPU) that run only libcurl; another one ("herald-record") does its store
- * writes: claims due deliveries in batches and records results in batches
- * (everything finished since the last commit goes into the next one), so a
- * commit never stalls the transfers. It never makes one database round
- * trip per delivery. Per-webhook max_in_flight caps, an optional rate limit
- * and round-robin service across webhooks keep one slow endpoint from
- * delaying the others.
+ * (curl_multi_socket_action), sharing the sending, while it is busy, with
+ * cfg->send_threads - 1 more ("herald-send", lane.h; by default one more
+ * where there is a second CPU) that run only libcurl; another one
+ * ("herald-record") does its store writes: claims due deliveries in
+ * batches and records results in batches (everything finished since the
+ * last commit goes into the next one), so a commit never stalls the
+ * transfers. It never makes one database round trip per delivery.
+ * Per-webhook max_in_flight caps, an optional rate limit and round-robin
+ * service across webhooks keep one slow endpoint from delaying the others.
  *
  * Leases: claims are leased to cfg->node_id for cfg->lease_ms, which must
  * exceed cfg->request_timeout_ms; so are the deliveries the group commit

@@ -458,6 +458,7 @@ static void test_lanes_send_each_once(void **state)
 {
     struct fixture *f = *state;
     f->cfg.send_threads = 3;
+    f->cfg.lane_spill_always = true; /* an idle loop keeps its transfers */
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
     struct receiver r;
     assert_true(receiver_start(&r, ok, 1));
@@ -497,14 +498,15 @@ static void test_lanes_send_each_once(void **state)
     receiver_stop(&r);
 }
 
-/* With three sending threads, a webhook's requests go out on all three
- * (its three hanging requests' sockets sit in three epoll sets) while its
- * max_in_flight holds across them; stop waits for the transfers the lanes
- * hold, records them, and joins the lanes. */
-static void test_lanes_share_a_webhook(void **state)
+/* Three sending threads and a webhook with max_in_flight 3 whose endpoint
+ * hangs: its three requests' sockets must sit in want_sets epoll sets (one
+ * per sending thread that holds one) while the three other deliveries
+ * wait; stop then waits for the transfers, records them, and joins the
+ * lanes. */
+static void hang_three(struct fixture *f, bool spill_always, int want_sets)
 {
-    struct fixture *f = *state;
     f->cfg.send_threads = 3;
+    f->cfg.lane_spill_always = spill_always;
     f->cfg.request_timeout_ms = 30000;
     static const char *const hang[] = {"HANG"};
     struct receiver r;
@@ -524,8 +526,8 @@ static void test_lanes_share_a_webhook(void **state)
             fail_msg("%d of 3 connections opened in time", connections_to(r.port));
         poll_pause();
     }
-    assert_int_equal(epoll_sets_holding_peer(r.port), 3);
-    assert_int_equal(connections_to(r.port), 3); /* three queued still wait */
+    assert_int_equal(epoll_sets_holding_peer(r.port), want_sets);
+    assert_int_equal(connections_to(r.port), 3); /* max_in_flight holds */
 
     receiver_unhang(&r); /* the hanging requests end, unanswered */
     dispatcher_stop(d);
@@ -535,6 +537,19 @@ static void test_lanes_share_a_webhook(void **state)
     assert_true(st.attempts >= 3);
     assert_int_equal(st.pending + st.succeeded + st.failed, 6);
     receiver_stop(&r);
+}
+
+/* Spilling, a webhook's requests go out on all three sending threads. */
+static void test_lanes_share_a_webhook(void **state)
+{
+    hang_three(*state, true, 3);
+}
+
+/* A loop that is not busy keeps its transfers on its own multi: a hand-off
+ * to a lane would only cost wake-ups. */
+static void test_idle_loop_keeps_its_transfers(void **state)
+{
+    hang_three(*state, false, 1);
 }
 
 /* A webhook whose endpoint hangs, with a deep backlog claimed first, does
@@ -860,6 +875,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_endpoint_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lanes_send_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lanes_share_a_webhook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_loop_keeps_its_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_after_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
