@@ -208,7 +208,7 @@ struct dispatcher {
         CURL **v;
         size_t n, cap;
     } submit[MAX_LANES];
-    struct lane_done *collected;
+    struct lane_done *collected; /* scratch: finished transfers, any lane */
     size_t cap_collected;
     bool spill;                /* lanes take transfers (the loop is busy) */
     int64_t spill_window_mono; /* start of the current CPU window */
@@ -1259,14 +1259,6 @@ static void worker_free(struct worker *wk)
 
 /* ---- libcurl glue ---- */
 
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct dispatcher *d = userp;
-    (void)multi;
-    d->curl_deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
-    return 0;
-}
-
 /* A transfer's handle came back out of its multi with rc; it ended at
  * ended_mono. */
 static void finish(struct dispatcher *d, CURL *easy, CURLcode rc, int64_t ended_mono)
@@ -1279,28 +1271,24 @@ static void finish(struct dispatcher *d, CURL *easy, CURLcode rc, int64_t ended_
     complete(d, x);
 }
 
+static void finish_all(struct dispatcher *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        finish(d, d->collected[i].easy, d->collected[i].rc, d->collected[i].ended_mono);
+}
+
+/* Judges what finished on the loop's own multi. */
 static void drain_finished(struct dispatcher *d)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(d->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = m->easy_handle;
-        CURLcode rc = m->data.result;
-        curl_multi_remove_handle(d->multi, easy);
-        finish(d, easy, rc, clock_mono_ms());
-    }
+    size_t n = 0;
+    finish_all(d, lane_reap(d->multi, &d->collected, &n, &d->cap_collected));
 }
 
 /* Judges what the lanes sent. */
 static void collect_lanes(struct dispatcher *d)
 {
-    for (unsigned k = 1; k < d->n_lanes; k++) {
-        size_t n = lane_collect(d->lanes[k], &d->collected, &d->cap_collected);
-        for (size_t i = 0; i < n; i++)
-            finish(d, d->collected[i].easy, d->collected[i].rc, d->collected[i].ended_mono);
-    }
+    for (unsigned k = 1; k < d->n_lanes; k++)
+        finish_all(d, lane_collect(d->lanes[k], &d->collected, &d->cap_collected));
 }
 
 /* ---- cross-node wake-ups (the store's notify_fd: PostgreSQL LISTEN) ---- */
@@ -1574,21 +1562,15 @@ static int setup(struct dispatcher *d)
     sockreg_init(&d->socks, d->epfd);
     if (d->epfd < 0 || d->evfd < 0 || watch(d, d->evfd) != 0)
         return HERALD_EIO;
-    d->multi = curl_multi_init();
-    if (!d->multi)
-        return HERALD_ENOMEM;
     size_t lanes = d->cfg->send_threads > 0 ? (size_t)d->cfg->send_threads : auto_lanes();
     if (lanes > MAX_LANES)
         lanes = MAX_LANES;
     /* Idle keep-alive connections worth keeping: twice the transfers, shared
      * among the lanes' pools. */
     long keep = (long)(2 * total_cap(d) / lanes) + 1;
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, sockreg_on_socket);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, &d->socks);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, keep);
-    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    d->multi = sockreg_multi(&d->socks, &d->curl_deadline, keep);
+    if (!d->multi)
+        return HERALD_ENOMEM;
     int rc = lanes_start(d, lanes, keep);
     if (rc != 0)
         return rc;

@@ -62,14 +62,6 @@ static void push_done(struct lane_done **v, size_t *n, size_t *cap, struct lane_
     (*v)[(*n)++] = d;
 }
 
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct lane *l = userp;
-    (void)multi;
-    l->curl_deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
-    return 0;
-}
-
 static int wait_ms(const struct lane *l)
 {
     if (l->curl_deadline < 0)
@@ -101,20 +93,20 @@ static bool take_submitted(struct lane *l)
     return stop;
 }
 
-static void take_finished(struct lane *l)
+size_t lane_reap(CURLM *multi, struct lane_done **v, size_t *n, size_t *cap)
 {
+    size_t before = *n;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(l->multi, &left))) {
+    while ((m = curl_multi_info_read(multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *easy = m->easy_handle;
         CURLcode rc = m->data.result;
-        curl_multi_remove_handle(l->multi, easy);
-        l->active--;
-        push_done(&l->done, &l->n_done, &l->cap_done,
-                  (struct lane_done){easy, rc, clock_mono_ms()});
+        curl_multi_remove_handle(multi, easy);
+        push_done(v, n, cap, (struct lane_done){easy, rc, clock_mono_ms()});
     }
+    return *n - before;
 }
 
 static void give_back(struct lane *l)
@@ -152,7 +144,7 @@ static void *run(void *arg)
             sockreg_act(&l->socks, l->multi, fd, ev[i].events);
         }
         sockreg_timer(l->multi, &l->curl_deadline);
-        take_finished(l);
+        l->active -= lane_reap(l->multi, &l->done, &l->n_done, &l->cap_done);
         give_back(l);
     }
     return NULL;
@@ -184,16 +176,8 @@ static int setup(struct lane *l, long maxconnects)
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0)
         return HERALD_EIO;
-    l->multi = curl_multi_init();
-    if (!l->multi)
-        return HERALD_ENOMEM;
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, sockreg_on_socket);
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, &l->socks);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
-    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, maxconnects);
-    curl_multi_setopt(l->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    return 0;
+    l->multi = sockreg_multi(&l->socks, &l->curl_deadline, maxconnects);
+    return l->multi ? 0 : HERALD_ENOMEM;
 }
 
 int lane_start(struct lane **out, const char *name, int notify_fd, long maxconnects)

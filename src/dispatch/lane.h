@@ -43,6 +43,12 @@ struct lane_done {
     int64_t ended_mono;
 };
 
+/* Removes every transfer that finished in multi (curl_multi_info_read) and
+ * appends it to *v (*n entries, capacity *cap, grown as needed), stamped
+ * with the time now. Returns how many it appended. For a lane's multi and
+ * for the owner's own alike, from the thread that drives that multi. */
+size_t lane_reap(CURLM *multi, struct lane_done **v, size_t *n, size_t *cap);
+
 /* Starts a lane thread named name (at most 15 bytes). notify_fd is the
  * owner's eventfd, written when handles come back; maxconnects is the
  * multi's CURLMOPT_MAXCONNECTS. Returns 0, HERALD_EIO or HERALD_ENOMEM

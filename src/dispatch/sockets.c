@@ -118,6 +118,28 @@ void sockreg_act(struct sockreg *r, CURLM *multi, int fd, uint32_t events)
     curl_multi_socket_action(multi, fd, flags, &running);
 }
 
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    int64_t *deadline = userp;
+    (void)multi;
+    *deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
+CURLM *sockreg_multi(struct sockreg *r, int64_t *deadline, long maxconnects)
+{
+    CURLM *multi = curl_multi_init();
+    if (!multi)
+        return NULL;
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, sockreg_on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, r);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, deadline);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, maxconnects);
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return multi;
+}
+
 void sockreg_timer(CURLM *multi, int64_t *deadline)
 {
     if (*deadline < 0 || clock_mono_ms() < *deadline)

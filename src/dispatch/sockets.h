@@ -69,6 +69,12 @@ bool sockreg_wanted(struct sockreg *r, int fd);
  * sockreg_wanted says. */
 void sockreg_act(struct sockreg *r, CURLM *multi, int fd, uint32_t events);
 
+/* A new multi handle driven through r and epoll: its socket callback keeps
+ * r, its timer callback sets *deadline (mono ms, -1 for none) for
+ * sockreg_timer; at most maxconnects idle connections kept. NULL when
+ * libcurl could not make one. */
+CURLM *sockreg_multi(struct sockreg *r, int64_t *deadline, long maxconnects);
+
 /* Runs multi's timeout actions when *deadline (mono ms, -1 for none, as
  * the multi's timer callback set it) has passed, clearing it first. */
 void sockreg_timer(CURLM *multi, int64_t *deadline);
