@@ -14,6 +14,8 @@
  *    covers other processes (the CLI).
  *  - Deliveries carry due_at (sqlite_schema.h): claim_due and next_due walk
  *    a partial index of claimable rows only.
+ *  - Connections open through walbuf (walbuf.h), which writes a synced
+ *    commit's WAL frames in one call instead of two per page.
  *  - Checkpoints (copying the WAL into the database file, with an fsync)
  *    run on a thread of their own, not inside whichever commit crossed
  *    SQLite's threshold: that commit used to be an ingest batch or the
@@ -58,10 +60,15 @@
 #include "store/sqlite_schema.h"
 #include "store/sqlite_sql.h"
 #include "store/store.h"
+#include "store/walbuf.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 #define BUSY_TIMEOUT_MS 10000
 #define LIST_COUNT_MAX 1000
+
+/* The VFS every connection opens with: walbuf's once registered (by
+ * sqlite_global_config), else SQLite's default. */
+static const char *vfs_name;
 
 enum st {
 #define X(name, sql) ST_##name,
@@ -399,8 +406,10 @@ static int set_sync(struct conn *c, const char *pragma)
 static int sync_restore(struct conn *c)
 {
     int rc = set_sync(c, "PRAGMA synchronous=FULL");
-    if (rc == 0)
+    if (rc == 0) {
         c->sync_off = false;
+        walbuf_buffer(c->db, true);
+    }
     return rc;
 }
 
@@ -430,6 +439,8 @@ static int tx_begin(struct sq *q, struct conn *c)
 static int tx_begin_relaxed(struct sq *q, struct conn *c)
 {
     c->sync_off = true;
+    /* Held WAL frames are safe only behind a commit's sync (walbuf.h). */
+    walbuf_buffer(c->db, false);
     set_sync(c, "PRAGMA synchronous=NORMAL");
     return tx_open(q, c);
 }
@@ -2511,7 +2522,7 @@ static int prepare_all(struct conn *c, const char *path)
 static int conn_open(struct conn *c, const char *path, bool first)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &c->db, flags, vfs_name);
     if (rc != SQLITE_OK)
         return open_error(c->db, "cannot open the database", path);
     sqlite3_extended_result_codes(c->db, 1);
@@ -2529,6 +2540,9 @@ static int conn_open(struct conn *c, const char *path, bool first)
         rc = migrate(c->db, path);
     if (rc == 0)
         rc = prepare_all(c, path);
+    /* Preparing read the schema, so the WAL is open. */
+    if (rc == 0)
+        walbuf_buffer(c->db, true);
     return rc;
 }
 
@@ -2628,7 +2642,7 @@ static void *checkpoint_main(void *arg)
 static int checkpointer_start(struct checkpointer *ck, const char *path)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &ck->db, flags, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &ck->db, flags, vfs_name) != SQLITE_OK)
         return open_error(ck->db, "cannot open the database", path);
     sqlite3_busy_timeout(ck->db, BUSY_TIMEOUT_MS);
     int rc = exec_sql(ck->db, "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864;", path);
@@ -2663,6 +2677,8 @@ static void checkpointer_stop(struct checkpointer *ck)
 static void sqlite_global_config(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (walbuf_register() == SQLITE_OK)
+        vfs_name = WALBUF_VFS;
 }
 
 int store_sqlite_open(const char *path, int pool, struct store **out)
