@@ -6,7 +6,16 @@
  * forwards to it; the WAL's methods write held frames first, except for an
  * append that continues them. A main database file learns its
  * connection's WAL (peer) when buffering is turned on, so that its shared
- * memory barrier can write what the WAL holds (the safety net).
+ * memory barrier can write what the WAL holds (the safety net), and so
+ * that releasing the WAL write lock (a shared-memory lock on the database
+ * file) can discard it.
+ *
+ * Frames are only ever written under the WAL write lock, and a commit's
+ * are all written by its xSync, before it publishes them. So whatever is
+ * still held when the lock is released belongs to a transaction that was
+ * rolled back (frames spilled from the page cache): it is discarded, never
+ * written. Written later, it would land on frames another connection had
+ * committed at the same offsets in the meantime.
  *
  * A connection is used by one thread at a time and its database file and
  * WAL with it, so a wfile needs no lock of its own.
@@ -29,6 +38,8 @@ struct wfile {
     struct wfile *peer; /* WAL <-> its connection's main database file */
     bool wal;           /* opened as a WAL */
     bool buffering;     /* WAL only: appends are held */
+    bool shm_mapped;    /* main database only: its wal-index is shared */
+    int err;            /* WAL only: a failed write, until the lock goes */
     unsigned char *buf; /* held frames, cap bytes allocated */
     size_t len, cap;
     sqlite3_int64 start; /* file offset of buf[0] */
@@ -52,12 +63,14 @@ static void count(_Atomic uint64_t *n)
     atomic_fetch_add_explicit(n, 1, memory_order_relaxed);
 }
 
-/* Writes what f holds. On an error the frames are dropped, as a failed
- * pwrite() would have left them half-written: SQLite gets the error from
- * the operation that flushed (the commit's xSync, or a read), rolls the
- * transaction back, and never points at frames it could not write. Were
- * they kept and retried, every later read of the WAL would fail while the
- * disk is full, even reads of what is already committed. */
+/* Writes what f holds. On an error the frames are dropped and the error
+ * sticks (f->err): every later write and sync of the WAL fails with it
+ * until the write lock is released, so the transaction cannot commit. The
+ * operation that flushed may be a read, whose error alone SQLite treats as
+ * the statement's, not the transaction's; without the sticky error a later
+ * COMMIT would succeed without the dropped frames. Were they kept and
+ * retried instead, every later read of the WAL would fail while the disk
+ * is full, even reads of what is already committed. */
 static int flush(struct wfile *f)
 {
     size_t done = 0;
@@ -68,6 +81,7 @@ static int flush(struct wfile *f)
                                            f->start + (sqlite3_int64)done);
         if (rc != SQLITE_OK) {
             f->len = 0;
+            f->err = rc;
             return rc;
         }
         done += n;
@@ -95,6 +109,14 @@ static bool reserve(struct wfile *f, size_t amt)
     f->buf = buf;
     f->cap = cap;
     return true;
+}
+
+/* Forgets what f holds, unwritten, and any write error: the transaction
+ * they belonged to is over. */
+static void discard(struct wfile *f)
+{
+    f->len = 0;
+    f->err = SQLITE_OK;
 }
 
 static int wal_write(struct wfile *f, const void *data, int amt, sqlite3_int64 ofst)
@@ -143,16 +165,15 @@ static void unlink_peer(struct wfile *f)
     f->peer = NULL;
 }
 
+/* Anything still held at close is uncommitted (see the top): dropped. */
 static int w_close(sqlite3_file *file)
 {
     struct wfile *f = WF(file);
-    int rc = flush(f);
     unlink_peer(f);
     free(f->buf);
     f->buf = NULL;
     f->len = f->cap = 0;
-    int rc2 = RM(file)->xClose(f->real);
-    return rc != SQLITE_OK ? rc : rc2;
+    return RM(file)->xClose(f->real);
 }
 
 static int w_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
@@ -164,6 +185,8 @@ static int w_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 ofst)
 static int w_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 ofst)
 {
     struct wfile *f = WF(file);
+    if (f->err != SQLITE_OK)
+        return f->err;
     if (f->buffering)
         return wal_write(f, data, amt, ofst);
     HELD_FIRST(f);
@@ -178,6 +201,8 @@ static int w_truncate(sqlite3_file *file, sqlite3_int64 size)
 
 static int w_sync(sqlite3_file *file, int flags)
 {
+    if (WF(file)->err != SQLITE_OK)
+        return WF(file)->err;
     HELD_FIRST(WF(file));
     return RM(file)->xSync(REAL(file), flags);
 }
@@ -203,11 +228,18 @@ static int w_check_reserved(sqlite3_file *file, int *out)
     return RM(file)->xCheckReservedLock(REAL(file), out);
 }
 
-/* On a database file: links or unlinks its WAL (walbuf_buffer). */
+/* On a database file: links or unlinks its WAL (walbuf_buffer). Refused
+ * where the reasoning at the top does not hold: without powersafe
+ * overwrite SQLite pads a commit's last frame after its xSync, and in
+ * exclusive locking mode (no shared wal-index, so never an shm call) the
+ * write lock is never seen to be released. */
 static int set_buffering(struct wfile *db, sqlite3_file *arg)
 {
     struct wfile *wal = WF(arg);
     if (wal && (wal->base.pMethods != &wrapped_methods || !wal->wal))
+        return SQLITE_NOTFOUND;
+    int dc = db->real->pMethods->xDeviceCharacteristics(db->real);
+    if (wal && (!(dc & SQLITE_IOCAP_POWERSAFE_OVERWRITE) || !db->shm_mapped))
         return SQLITE_NOTFOUND;
     if (!wal) {
         wal = db->peer;
@@ -247,12 +279,23 @@ static int w_device_characteristics(sqlite3_file *file)
 
 static int w_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **out)
 {
-    return RM(file)->xShmMap(REAL(file), page, size, extend, out);
+    int rc = RM(file)->xShmMap(REAL(file), page, size, extend, out);
+    if (rc == SQLITE_OK)
+        WF(file)->shm_mapped = true;
+    return rc;
 }
 
+/* The WAL write lock is the wal-index's lock 0 (WAL_WRITE_LOCK in wal.c),
+ * taken and released exclusively. */
 static int w_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-    return RM(file)->xShmLock(REAL(file), offset, n, flags);
+    int rc = RM(file)->xShmLock(REAL(file), offset, n, flags);
+    struct wfile *wal = WF(file)->peer;
+    bool write_unlock =
+        offset == 0 && n >= 1 && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE);
+    if (wal && write_unlock)
+        discard(wal);
+    return rc;
 }
 
 /* SQLite calls the database file's barrier between the two copies of the

@@ -18,6 +18,8 @@
  * on for a connection it keeps at FULL (walbuf_buffer), and turning it off
  * writes what is held. As a safety net the barrier also writes anything
  * still held, so no reader can ever see a frame that is not in the file.
+ * What is still held when the connection releases the WAL write lock
+ * belongs to a transaction that was rolled back, and is dropped unwritten.
  *
  * Files other than main databases and WALs (rollback journals, temporary
  * files) are the default VFS's own, untouched.
@@ -39,17 +41,19 @@
  * return the first call's result. SQLITE_OK or SQLite's error. */
 int walbuf_register(void);
 
-/* Turns buffering of db's "main" WAL on or off. The WAL must be open,
- * which it is after the connection's first read. Turning it off writes
- * what is held first (between transactions, at most frames of one that
- * was rolled back). Returns false, and changes nothing, when db's WAL is
- * not one of this VFS (another VFS, a rollback journal, not open yet). The
- * setting lasts as long as the WAL file stays open (a connection keeps it
- * open from its first read in WAL mode until it closes).
+/* Turns buffering of db's "main" WAL on or off; call it between
+ * transactions. The WAL must be open, which it is after the connection's
+ * first read. Returns false, and changes nothing, when db's WAL is not one
+ * of this VFS (another VFS, a rollback journal, not open yet), or when
+ * turning it on would be unsafe: the database lacks powersafe overwrite
+ * (psow=0), or the connection is in exclusive locking mode. The setting
+ * lasts as long as the WAL file stays open (a connection keeps it open
+ * from its first read in WAL mode until it closes).
  *
- * When writing held frames fails, they are dropped and the operation that
- * wrote them (the commit's xSync, a read) returns the error, as a failed
- * pwrite() would have: SQLite rolls the transaction back. */
+ * When writing held frames fails, they are dropped, the operation that
+ * wrote them (the commit's xSync, a read) returns the error, and every
+ * later write or sync of that WAL returns it too until the transaction
+ * ends: it cannot commit without them. */
 bool walbuf_buffer(sqlite3 *db, bool on);
 
 /* Counts since the process started, over every WAL of this VFS. */

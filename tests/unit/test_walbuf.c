@@ -145,7 +145,12 @@ static void test_commit_survives_the_process(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         sqlite3 *db = open_db(f->path);
+        struct walbuf_stats s0, s1;
+        walbuf_stats(&s0);
         int ok = walbuf_buffer(db, true) && insert_rows(db, 50, 3000) == SQLITE_OK;
+        walbuf_stats(&s1);
+        /* Written by the commit's sync, not by the barrier's safety net. */
+        ok = ok && s1.writes > s0.writes && s1.barrier_writes == s0.barrier_writes;
         _exit(ok ? 0 : 1); /* no close: the connection's memory is gone */
     }
     int status = 0;
@@ -157,12 +162,13 @@ static void test_commit_survives_the_process(void **state)
 }
 
 static atomic_bool fail_writes;
+static int fail_errno = EIO; /* EIO rolls a transaction back, ENOSPC a statement */
 static sqlite3_syscall_ptr real_pwrite, real_pwrite64;
 
 static ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     if (atomic_load(&fail_writes)) {
-        errno = EIO;
+        errno = fail_errno;
         return -1;
     }
     return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite)(fd, buf, n, off);
@@ -171,7 +177,7 @@ static ssize_t failing_pwrite(int fd, const void *buf, size_t n, off_t off)
 static ssize_t failing_pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
     if (atomic_load(&fail_writes)) {
-        errno = EIO;
+        errno = fail_errno;
         return -1;
     }
     return ((ssize_t(*)(int, const void *, size_t, off_t))real_pwrite64)(fd, buf, n, off);
@@ -241,6 +247,101 @@ static void test_spilled_frames_read_back(void **state)
     assert_intact(f->b);
 }
 
+/* Frames spilled by a transaction that is then rolled back are dropped
+ * when it releases the write lock: written later, they would land on
+ * frames another connection committed at the same offsets meanwhile. */
+static void test_rolled_back_frames_are_never_written(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(insert_rows(f->a, 1, 100), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->b, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->a, "PRAGMA cache_size=10", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->a,
+                                  "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                                  " SELECT i + 1 FROM n WHERE i < 400)"
+                                  " INSERT INTO t(v) SELECT randomblob(900) FROM n; ROLLBACK;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(insert_rows(f->b, 20, 3000), SQLITE_OK);
+    assert_int_equal(count_rows(f->a), 21);
+    assert_intact(f->a);
+    sqlite3_close(f->a); /* nothing held may reach the file at close either */
+    f->a = NULL;
+    sqlite3 *c = open_db(f->path);
+    assert_int_equal(count_rows(c), 21);
+    assert_intact(c);
+    sqlite3_close(c);
+}
+
+/* A write that fails while a read flushes (spilled frames read back) is a
+ * statement's error to SQLite; the transaction must still not commit
+ * without those frames. */
+static void test_failed_flush_on_read_cannot_commit(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(sqlite3_exec(f->a,
+                                  "CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB, k INT UNIQUE);"
+                                  " PRAGMA cache_size=10;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->a,
+                                  "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                                  " SELECT i + 1 FROM n WHERE i < 300)"
+                                  " INSERT INTO u(v, k) SELECT randomblob(900), i FROM n;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    hook_writes(true);
+    fail_errno = ENOSPC; /* a full disk: SQLite undoes only the statement */
+    atomic_store(&fail_writes, true);
+    int rc = sqlite3_exec(f->a, "UPDATE u SET k = k + 1000", NULL, NULL, NULL);
+    atomic_store(&fail_writes, false);
+    fail_errno = EIO;
+    hook_writes(false);
+    assert_int_equal(rc, SQLITE_FULL);
+    assert_false(sqlite3_get_autocommit(f->a));
+    sqlite3_exec(f->a, "INSERT INTO u(v, k) VALUES (x'01', -1)", NULL, NULL, NULL);
+    assert_int_not_equal(sqlite3_exec(f->a, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_exec(f->a, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->b, "SELECT count(*) FROM u", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), 0);
+    sqlite3_finalize(st);
+    assert_intact(f->b);
+    assert_int_equal(insert_rows(f->a, 5, 100), SQLITE_OK);
+    assert_int_equal(count_rows(f->b), 5);
+}
+
+/* Where SQLite would pad a commit's last frame after its sync (no
+ * powersafe overwrite), or keeps the wal-index to itself (exclusive
+ * locking mode), buffering is refused. */
+static void test_unsafe_modes_are_refused(void **state)
+{
+    struct fx *f = *state;
+    char uri[400];
+    snprintf(uri, sizeof uri, "file:%s/p.db?psow=0", f->dir);
+    sqlite3 *p = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
+    assert_int_equal(sqlite3_open_v2(uri, &p, flags, WALBUF_VFS), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(p, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_false(walbuf_buffer(p, true));
+    sqlite3_close(p);
+
+    sqlite3_close(f->a);
+    sqlite3_close(f->b);
+    f->a = f->b = NULL;
+    sqlite3 *x = NULL;
+    assert_int_equal(sqlite3_open_v2(f->path, &x, SQLITE_OPEN_READWRITE, WALBUF_VFS), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(x, "PRAGMA locking_mode=EXCLUSIVE; SELECT count(*) FROM t;", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_false(walbuf_buffer(x, true));
+    sqlite3_close(x);
+}
+
 /* At synchronous=NORMAL a commit has no sync to report a failed write, so
  * the store turns buffering off first: every frame goes straight through. */
 static void test_unbuffered_connection_writes_through(void **state)
@@ -276,6 +377,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_survives_the_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fails_the_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spilled_frames_read_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_frames_are_never_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_flush_on_read_cannot_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsafe_modes_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unbuffered_connection_writes_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_vfs_is_not_buffered, setup, teardown),
     };
