@@ -258,12 +258,32 @@ static int set_buffering(struct wfile *db, sqlite3_file *arg)
     return SQLITE_OK;
 }
 
+/* PRAGMA locking_mode=EXCLUSIVE on a database file whose WAL is buffered:
+ * from then on SQLite takes the write lock without an shm call, so the
+ * lock's release, which drops what a rolled-back transaction left held and
+ * clears a write error, would never be seen. Buffering stops first; if
+ * writing what is held fails, so does the pragma. */
+static int leave_for_exclusive(struct wfile *db, char **args)
+{
+    struct wfile *wal = db->peer;
+    if (!wal || !args[1] || !args[2] || sqlite3_stricmp(args[1], "locking_mode") != 0 ||
+        sqlite3_strnicmp(args[2], "exclusive", 9) != 0)
+        return SQLITE_OK;
+    wal->buffering = false;
+    return flush(wal);
+}
+
 static int w_file_control(sqlite3_file *file, int op, void *arg)
 {
     struct wfile *f = WF(file);
     if (op == FCNTL_WALBUF)
         return f->wal ? SQLITE_NOTFOUND : set_buffering(f, arg);
     HELD_FIRST(f);
+    if (op == SQLITE_FCNTL_PRAGMA && !f->wal) {
+        int rc = leave_for_exclusive(f, arg);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
     return RM(file)->xFileControl(f->real, op, arg);
 }
 
@@ -314,6 +334,7 @@ static void w_shm_barrier(sqlite3_file *file)
 
 static int w_shm_unmap(sqlite3_file *file, int delete_flag)
 {
+    WF(file)->shm_mapped = false;
     return RM(file)->xShmUnmap(REAL(file), delete_flag);
 }
 

@@ -46,9 +46,10 @@ int walbuf_register(void);
  * first read. Returns false, and changes nothing, when db's WAL is not one
  * of this VFS (another VFS, a rollback journal, not open yet), or when
  * turning it on would be unsafe: the database lacks powersafe overwrite
- * (psow=0), or the connection is in exclusive locking mode. The setting
- * lasts as long as the WAL file stays open (a connection keeps it open
- * from its first read in WAL mode until it closes).
+ * (psow=0), or the connection is in exclusive locking mode (a later
+ * PRAGMA locking_mode=EXCLUSIVE turns it off, writing what is held). The
+ * setting lasts as long as the WAL file stays open (a connection keeps it
+ * open from its first read in WAL mode until it closes).
  *
  * When writing held frames fails, they are dropped, the operation that
  * wrote them (the commit's xSync, a read) returns the error, and every

@@ -315,7 +315,8 @@ static void test_failed_flush_on_read_cannot_commit(void **state)
 
 /* Where SQLite would pad a commit's last frame after its sync (no
  * powersafe overwrite), or keeps the wal-index to itself (exclusive
- * locking mode), buffering is refused. */
+ * locking mode, set before or after buffering was turned on), the WAL is
+ * not buffered. */
 static void test_unsafe_modes_are_refused(void **state)
 {
     struct fx *f = *state;
@@ -339,6 +340,27 @@ static void test_unsafe_modes_are_refused(void **state)
         sqlite3_exec(x, "PRAGMA locking_mode=EXCLUSIVE; SELECT count(*) FROM t;", NULL, NULL, NULL),
         SQLITE_OK);
     assert_false(walbuf_buffer(x, true));
+    sqlite3_close(x);
+
+    /* Turned exclusive after buffering was on: buffering stops, and a
+     * write that fails once does not fail every later one. */
+    x = open_db(f->path);
+    assert_true(walbuf_buffer(x, true));
+    assert_int_equal(sqlite3_exec(x, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    struct walbuf_stats s0, s1;
+    walbuf_stats(&s0);
+    hook_writes(true);
+    fail_errno = ENOSPC;
+    atomic_store(&fail_writes, true);
+    assert_int_not_equal(insert_rows(x, 50, 1000), SQLITE_OK);
+    atomic_store(&fail_writes, false);
+    fail_errno = EIO;
+    hook_writes(false);
+    assert_int_equal(insert_rows(x, 50, 1000), SQLITE_OK);
+    walbuf_stats(&s1);
+    assert_int_equal(s1.appends, s0.appends);
+    assert_int_equal(count_rows(x), 50);
+    assert_intact(x);
     sqlite3_close(x);
 }
 
