@@ -31,17 +31,25 @@ struct fx {
     sqlite3 *a, *b; /* a writes through the buffer, b reads */
 };
 
+/* Runs sql on db; the test fails unless it succeeds. */
+static void exec_ok(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "%s: %s\n", sql, err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
 static sqlite3 *open_db(const char *path)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     assert_int_equal(sqlite3_open_v2(path, &db, flags, WALBUF_VFS), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                  " CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB);"
-                                  " SELECT count(*) FROM t;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    exec_ok(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                " CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, v BLOB);"
+                " SELECT count(*) FROM t;");
     return db;
 }
 
@@ -230,16 +238,13 @@ static void test_failed_write_fails_the_commit(void **state)
 static void test_spilled_frames_read_back(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(sqlite3_exec(f->a, "PRAGMA cache_size=10", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->a, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->a,
-                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                                  " WHERE i < 400) INSERT INTO t(v) SELECT randomblob(900) FROM n;"
-                                  " UPDATE t SET v = randomblob(800);",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    exec_ok(f->a, "PRAGMA cache_size=10");
+    exec_ok(f->a, "BEGIN IMMEDIATE");
+    exec_ok(f->a, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                  " WHERE i < 400) INSERT INTO t(v) SELECT randomblob(900) FROM n;"
+                  " UPDATE t SET v = randomblob(800);");
     assert_int_equal(count_rows(f->a), 400);
-    assert_int_equal(sqlite3_exec(f->a, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    exec_ok(f->a, "ROLLBACK");
     assert_int_equal(count_rows(f->b), 0);
     assert_int_equal(insert_rows(f->a, 300, 900), SQLITE_OK);
     assert_int_equal(count_rows(f->b), 300);
@@ -254,15 +259,11 @@ static void test_rolled_back_frames_are_never_written(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(insert_rows(f->a, 1, 100), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->b, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->a, "PRAGMA cache_size=10", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->a,
-                                  "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
-                                  " SELECT i + 1 FROM n WHERE i < 400)"
-                                  " INSERT INTO t(v) SELECT randomblob(900) FROM n; ROLLBACK;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    exec_ok(f->b, "PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(f->a, "PRAGMA cache_size=10");
+    exec_ok(f->a, "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                  " SELECT i + 1 FROM n WHERE i < 400)"
+                  " INSERT INTO t(v) SELECT randomblob(900) FROM n; ROLLBACK;");
     assert_int_equal(insert_rows(f->b, 20, 3000), SQLITE_OK);
     assert_int_equal(count_rows(f->a), 21);
     assert_intact(f->a);
@@ -280,17 +281,11 @@ static void test_rolled_back_frames_are_never_written(void **state)
 static void test_failed_flush_on_read_cannot_commit(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(sqlite3_exec(f->a,
-                                  "CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB, k INT UNIQUE);"
-                                  " PRAGMA cache_size=10;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_exec(f->a,
-                                  "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
-                                  " SELECT i + 1 FROM n WHERE i < 300)"
-                                  " INSERT INTO u(v, k) SELECT randomblob(900), i FROM n;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    exec_ok(f->a, "CREATE TABLE u(id INTEGER PRIMARY KEY, v BLOB, k INT UNIQUE);"
+                  " PRAGMA cache_size=10;");
+    exec_ok(f->a, "BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                  " SELECT i + 1 FROM n WHERE i < 300)"
+                  " INSERT INTO u(v, k) SELECT randomblob(900), i FROM n;");
     hook_writes(true);
     fail_errno = ENOSPC; /* a full disk: SQLite undoes only the statement */
     atomic_store(&fail_writes, true);
@@ -325,9 +320,7 @@ static void test_unsafe_modes_are_refused(void **state)
     sqlite3 *p = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
     assert_int_equal(sqlite3_open_v2(uri, &p, flags, WALBUF_VFS), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(p, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);", NULL, NULL, NULL),
-        SQLITE_OK);
+    exec_ok(p, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);");
     assert_false(walbuf_buffer(p, true));
     sqlite3_close(p);
 
@@ -336,9 +329,7 @@ static void test_unsafe_modes_are_refused(void **state)
     f->a = f->b = NULL;
     sqlite3 *x = NULL;
     assert_int_equal(sqlite3_open_v2(f->path, &x, SQLITE_OPEN_READWRITE, WALBUF_VFS), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(x, "PRAGMA locking_mode=EXCLUSIVE; SELECT count(*) FROM t;", NULL, NULL, NULL),
-        SQLITE_OK);
+    exec_ok(x, "PRAGMA locking_mode=EXCLUSIVE; SELECT count(*) FROM t;");
     assert_false(walbuf_buffer(x, true));
     sqlite3_close(x);
 
@@ -346,7 +337,7 @@ static void test_unsafe_modes_are_refused(void **state)
      * write that fails once does not fail every later one. */
     x = open_db(f->path);
     assert_true(walbuf_buffer(x, true));
-    assert_int_equal(sqlite3_exec(x, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    exec_ok(x, "PRAGMA locking_mode=EXCLUSIVE");
     struct walbuf_stats s0, s1;
     walbuf_stats(&s0);
     hook_writes(true);
@@ -370,7 +361,7 @@ static void test_unbuffered_connection_writes_through(void **state)
 {
     struct fx *f = *state;
     assert_true(walbuf_buffer(f->a, false));
-    assert_int_equal(sqlite3_exec(f->a, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL), SQLITE_OK);
+    exec_ok(f->a, "PRAGMA synchronous=NORMAL");
     struct walbuf_stats s0, s1;
     walbuf_stats(&s0);
     assert_int_equal(insert_rows(f->a, 100, 1000), SQLITE_OK);
@@ -386,7 +377,7 @@ static void test_other_vfs_is_not_buffered(void **state)
     struct fx *f = *state;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM t", NULL, NULL, NULL), SQLITE_OK);
+    exec_ok(db, "SELECT count(*) FROM t");
     assert_false(walbuf_buffer(db, true));
     sqlite3_close(db);
 }
