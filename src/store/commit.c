@@ -2,6 +2,7 @@
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -18,20 +19,28 @@ struct job {
     size_t n;
     committer_done_fn done;
     void *arg;
+    int64_t queued_at; /* mono us */
     struct job *next;
 };
 
 struct committer {
     struct store *store;
     size_t max_batch;
+    int64_t linger_us; /* 0: never gather */
     committer_notify_fn notify;
     void *notify_arg;
     struct committer_handoff handoff; /* all NULL: none */
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t work; /* signalled when a job is queued or on stop */
+    pthread_cond_t work; /* signalled when the committer waits for it, or on stop */
     struct job *head, *tail;
+    size_t queued; /* events in the queue */
     bool stopping;
+    /* What the committer waits for: nothing (it is committing), any job
+     * (idle), or COMMITTER_GATHER events (gathering). Submitters signal only
+     * what it waits for, so a gathering committer is not woken per job. */
+    enum { WAIT_NONE, WAIT_ANY, WAIT_GATHER } waiting;
+    bool back_to_back; /* work was queued when the last commit ended */
     /* Scratch array of the current batch, reused between commits. */
     struct store_ingest *batch;
     size_t batch_cap;
@@ -55,8 +64,29 @@ static struct job *take_jobs(struct committer *c, size_t *events)
     if (!c->head)
         c->tail = NULL;
     last->next = NULL;
+    c->queued -= total;
     *events = total;
     return first;
+}
+
+/* The events a gathering committer waits for. */
+static size_t gather_target(const struct committer *c)
+{
+    return c->max_batch < COMMITTER_GATHER ? c->max_batch : COMMITTER_GATHER;
+}
+
+/* With c->mu held and a job queued: under back-to-back commits, waits for
+ * more events to share the next commit (commit.h, COMMITTER_GATHER). */
+static void gather(struct committer *c)
+{
+    if (!c->back_to_back || c->linger_us <= 0)
+        return;
+    int64_t until = c->head->queued_at + c->linger_us;
+    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
+    c->waiting = WAIT_GATHER;
+    while (!c->stopping && c->queued < gather_target(c) && clock_mono_us() < until)
+        pthread_cond_timedwait(&c->work, &c->mu, &ts);
+    c->waiting = WAIT_NONE;
 }
 
 /* Commits the jobs' items as one transaction. *leased is true on entry
@@ -96,10 +126,13 @@ static void *committer_main(void *arg)
     struct committer *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
+        c->waiting = WAIT_ANY;
         while (!c->head && !c->stopping)
             pthread_cond_wait(&c->work, &c->mu);
+        c->waiting = WAIT_NONE;
         if (!c->head)
             break;
+        gather(c);
         size_t total;
         struct job *jobs = take_jobs(c, &total);
         pthread_mutex_unlock(&c->mu);
@@ -132,23 +165,29 @@ static void *committer_main(void *arg)
             free(j);
         }
         pthread_mutex_lock(&c->mu);
+        c->back_to_back = c->head != NULL;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
 }
 
-int committer_start(struct committer **out, struct store *s, size_t max_batch,
+int committer_start(struct committer **out, struct store *s, size_t max_batch, int64_t linger_us,
                     committer_notify_fn notify, void *arg, const struct committer_handoff *handoff)
 {
     struct committer *c = xcalloc(1, sizeof *c);
     c->store = s;
     c->max_batch = max_batch ? max_batch : 1000;
+    c->linger_us = linger_us;
     c->notify = notify;
     c->notify_arg = arg;
     if (handoff && handoff->lease && handoff->offer)
         c->handoff = *handoff;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->work, NULL);
+    pthread_condattr_t ca; /* gather() waits against clock_mono_us() */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->work, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
         free(c);
         *out = NULL;
@@ -163,7 +202,8 @@ int committer_submit_async(struct committer *c, struct store_ingest *items, size
                            committer_done_fn done, void *arg)
 {
     struct job *job = xcalloc(1, sizeof *job);
-    *job = (struct job){.items = items, .n = n, .done = done, .arg = arg};
+    *job = (struct job){
+        .items = items, .n = n, .done = done, .arg = arg, .queued_at = clock_mono_us()};
     pthread_mutex_lock(&c->mu);
     if (c->stopping) {
         pthread_mutex_unlock(&c->mu);
@@ -175,9 +215,15 @@ int committer_submit_async(struct committer *c, struct store_ingest *items, size
     else
         c->head = job;
     c->tail = job;
+    c->queued += n;
+    /* A gathering committer is woken once, as the queue reaches its target. */
+    size_t target = gather_target(c);
+    bool wake = c->waiting == WAIT_ANY ||
+                (c->waiting == WAIT_GATHER && c->queued >= target && c->queued - n < target);
     pthread_mutex_unlock(&c->mu);
     /* After the unlock, so the committer does not wake into a held mutex. */
-    pthread_cond_signal(&c->work);
+    if (wake)
+        pthread_cond_signal(&c->work);
     return 0;
 }
 

@@ -7,6 +7,18 @@
  * waiter with its outcome. Under load many requests share one commit, so
  * durability does not cap throughput; alone, a request waits for just its
  * own commit.
+ *
+ * A commit costs ~100 µs of CPU however few events it holds (its WAL
+ * frames, the fsync's kernel work, waking the waiters) and ~7 µs per
+ * event. Committing whatever is queued the moment the last commit ends
+ * keeps an idle node's latency at one fsync, but under a steady stream of
+ * single events it commits every few events: at 12 000 events/s, four to
+ * five a commit, ~32 µs of the committer's CPU per event against ~12 µs at
+ * 25. So while commits run back to back (work was already queued when the
+ * last one ended), the next one waits until COMMITTER_GATHER events are
+ * queued or the oldest has waited linger_us, whichever comes first. No
+ * event waits longer than that for company, a node that is not busy never
+ * waits, and a stop commits at once.
  */
 #ifndef HERALD_STORE_COMMIT_H
 #define HERALD_STORE_COMMIT_H
@@ -17,6 +29,12 @@
 #include "store/store.h"
 
 struct committer;
+
+/* Events that make a commit worth its fixed cost (see above). */
+#define COMMITTER_GATHER 16
+/* serve's linger: a millisecond, against E's 20 ms budget for an event's
+ * whole way to its receiver. */
+#define COMMITTER_LINGER_US 1000
 
 /* Callback run on the committer thread after each successful commit that
  * created deliveries (the dispatcher's wake-up). */
@@ -41,9 +59,10 @@ struct committer_handoff {
     void *arg;
 };
 
-/* Starts the committer thread. max_batch caps events per transaction.
- * handoff may be NULL. */
-int committer_start(struct committer **out, struct store *s, size_t max_batch,
+/* Starts the committer thread. max_batch caps events per transaction;
+ * linger_us bounds the wait for company (above), 0 for none. handoff may
+ * be NULL. */
+int committer_start(struct committer **out, struct store *s, size_t max_batch, int64_t linger_us,
                     committer_notify_fn notify, void *arg, const struct committer_handoff *handoff);
 
 /* Commits items (see store_ingest in store.h) and returns the store's

@@ -24,6 +24,7 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,7 +212,8 @@ static struct sub *run_mix(struct fx *f, struct store *s, const struct committer
 {
     run_reset();
     struct committer *c;
-    assert_int_equal(committer_start(&c, s, 1000, on_notify, NULL, handoff), 0);
+    assert_int_equal(committer_start(&c, s, 1000, COMMITTER_LINGER_US, on_notify, NULL, handoff),
+                     0);
     struct sub *subs = calloc(SUBS, sizeof *subs);
     assert_non_null(subs);
     submit_mix(f, c, subs);
@@ -332,6 +334,98 @@ static void test_stop_answers_everything_queued(void **state)
     free(subs);
 }
 
+/* ---- gathering under back-to-back commits ---- */
+
+/* A store whose commits each wait at a gate: the test sees a commit begin
+ * (with how many events it holds) and lets it go on. */
+static struct {
+    sem_t entered, released;
+    size_t last_n;
+    int (*real)(struct store *, struct store_ingest *, size_t);
+} g_gate;
+
+static int gated_ingest(struct store *s, struct store_ingest *items, size_t n)
+{
+    g_gate.last_n = n;
+    sem_post(&g_gate.entered);
+    while (sem_wait(&g_gate.released) != 0)
+        ;
+    return g_gate.real(s, items, n);
+}
+
+/* Waits for the next commit to begin; its size, once it may go on. */
+static size_t next_commit(void)
+{
+    while (sem_wait(&g_gate.entered) != 0)
+        ;
+    size_t n = g_gate.last_n;
+    sem_post(&g_gate.released);
+    return n;
+}
+
+/* A linger long enough that only COMMITTER_GATHER events or a stop can end
+ * a wait: a committer that did not gather would commit too few, and one
+ * that gathered while idle would hang (the test's timeout). */
+#define LONG_LINGER_US (600 * 1000000LL)
+
+static void test_back_to_back_commits_gather_and_idle_ones_do_not(void **state)
+{
+    struct fx *f = *state;
+    run_reset();
+    sem_init(&g_gate.entered, 0, 0);
+    sem_init(&g_gate.released, 0, 0);
+    g_gate.real = f->s->ops->ingest;
+    f->ops.ingest = gated_ingest;
+    struct committer *c;
+    assert_int_equal(committer_start(&c, &f->wrapped, 1000, LONG_LINGER_US, on_notify, NULL, NULL),
+                     0);
+    enum { N = COMMITTER_GATHER + 3 };
+    struct sub *subs = calloc(N, sizeof *subs);
+    assert_non_null(subs);
+    for (int i = 0; i < N; i++)
+        fill(f, &subs[i], 1, T0 + 1000 + i);
+
+    /* Idle: the first event is committed alone, at once. */
+    assert_int_equal(committer_submit_async(c, subs[0].items, 1, on_done, &subs[0]), 0);
+    sem_wait(&g_gate.entered);
+    assert_int_equal(g_gate.last_n, 1);
+    /* One more arrives during that commit: the next runs back to back, so
+     * it waits until COMMITTER_GATHER events are queued, however slowly
+     * they come (each is submitted after the previous answer could have
+     * gone out). */
+    assert_int_equal(committer_submit_async(c, subs[1].items, 1, on_done, &subs[1]), 0);
+    sem_post(&g_gate.released);
+    wait_answered(1);
+    for (int i = 2; i < COMMITTER_GATHER + 1; i++)
+        assert_int_equal(committer_submit_async(c, subs[i].items, 1, on_done, &subs[i]), 0);
+    assert_int_equal(next_commit(), COMMITTER_GATHER);
+    wait_answered(1 + COMMITTER_GATHER);
+
+    /* Nothing was queued when that commit ended: idle again, so the next
+     * event goes alone. */
+    int k = COMMITTER_GATHER + 1;
+    assert_int_equal(committer_submit_async(c, subs[k].items, 1, on_done, &subs[k]), 0);
+    sem_wait(&g_gate.entered);
+    assert_int_equal(g_gate.last_n, 1);
+    /* And a stop does not wait for company: the one queued behind it,
+     * gathering, is committed as it is. */
+    assert_int_equal(committer_submit_async(c, subs[k + 1].items, 1, on_done, &subs[k + 1]), 0);
+    sem_post(&g_gate.released);
+    wait_answered(k + 1);
+    sem_post(&g_gate.released); /* for the commit the stop makes */
+    committer_stop(c);
+    assert_int_equal(g_gate.last_n, 1);
+
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(subs[i].calls, 1);
+        assert_int_equal(subs[i].rc, 0);
+    }
+    assert_int_equal(stored_events(f), N);
+    free(subs);
+    sem_destroy(&g_gate.entered);
+    sem_destroy(&g_gate.released);
+}
+
 /* ---- the hand-off to a local dispatcher ---- */
 
 /* What a dispatcher's lease() and offer() saw; offer runs on the
@@ -431,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_failed_commit_fails_its_submissions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stop_answers_everything_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_back_to_back_commits_gather_and_idle_ones_do_not,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leases_and_offers_every_event, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_handoff_without_room_wakes_for_a_claim, setup,
