@@ -411,7 +411,7 @@ int cli_serve(int argc, char **argv)
         goto out;
     /* Events published here go straight to this node's dispatcher. */
     struct committer_handoff handoff = {dispatcher_lease_cb, dispatcher_offer_cb, h.dispatcher};
-    if ((rc = committer_start(&h.committer, h.store, 1000, COMMITTER_LINGER_US,
+    if ((rc = committer_start(&h.committer, h.store, 1000, COMMITTER_LINGER_US, COMMITTER_GAP_US,
                               h.dispatcher ? dispatcher_wake_cb : NULL, h.dispatcher,
                               h.dispatcher ? &handoff : NULL)) != 0)
         goto out;

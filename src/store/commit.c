@@ -27,6 +27,7 @@ struct committer {
     struct store *store;
     size_t max_batch;
     int64_t linger_us; /* 0: never gather */
+    int64_t gap_us;    /* a gather also ends this long after the newest job */
     committer_notify_fn notify;
     void *notify_arg;
     struct committer_handoff handoff; /* all NULL: none */
@@ -40,7 +41,7 @@ struct committer {
      * (idle), or COMMITTER_GATHER events (gathering). Submitters signal only
      * what it waits for, so a gathering committer is not woken per job. */
     enum { WAIT_NONE, WAIT_ANY, WAIT_GATHER } waiting;
-    bool back_to_back; /* work was queued when the last commit ended */
+    bool back_to_back; /* work was queued before the last commit ended */
     /* Scratch array of the current batch, reused between commits. */
     struct store_ingest *batch;
     size_t batch_cap;
@@ -76,16 +77,25 @@ static size_t gather_target(const struct committer *c)
 }
 
 /* With c->mu held and a job queued: under back-to-back commits, waits for
- * more events to share the next commit (commit.h, COMMITTER_GATHER). */
+ * more events to share the next commit (commit.h, COMMITTER_GATHER), while
+ * they keep coming: the wait ends at the target, linger_us after the oldest
+ * job, gap_us after the newest, or a stop. Without the gap, a few clients
+ * publishing one event at a time (fewer than the target in all) would each
+ * wait the whole linger on every other commit. */
 static void gather(struct committer *c)
 {
     if (!c->back_to_back || c->linger_us <= 0)
         return;
-    int64_t until = c->head->queued_at + c->linger_us;
-    struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
     c->waiting = WAIT_GATHER;
-    while (!c->stopping && c->queued < gather_target(c) && clock_mono_us() < until)
+    while (!c->stopping && c->queued < gather_target(c)) {
+        int64_t oldest = c->head->queued_at + c->linger_us;
+        int64_t newest = c->tail->queued_at + c->gap_us;
+        int64_t until = oldest < newest ? oldest : newest;
+        if (clock_mono_us() >= until)
+            break;
+        struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (until % 1000000) * 1000};
         pthread_cond_timedwait(&c->work, &c->mu, &ts);
+    }
     c->waiting = WAIT_NONE;
 }
 
@@ -140,7 +150,8 @@ static void *committer_main(void *arg)
         int64_t t0 = clock_mono_us();
         bool leased = c->handoff.lease != NULL;
         int rc = commit_jobs(c, jobs, total, &leased);
-        metrics_commit(clock_mono_us() - t0);
+        int64_t ended = clock_mono_us();
+        metrics_commit(ended - t0);
         if (rc == 0)
             metrics_events_ingested((int64_t)total);
         if (rc != 0)
@@ -165,19 +176,24 @@ static void *committer_main(void *arg)
             free(j);
         }
         pthread_mutex_lock(&c->mu);
-        c->back_to_back = c->head != NULL;
+        /* Only jobs that had to wait for this commit make the next one
+         * back to back: one a submitter made once answered (the next
+         * request of a client publishing one event at a time) did not. */
+        c->back_to_back = c->head != NULL && c->head->queued_at < ended;
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
 }
 
 int committer_start(struct committer **out, struct store *s, size_t max_batch, int64_t linger_us,
-                    committer_notify_fn notify, void *arg, const struct committer_handoff *handoff)
+                    int64_t gap_us, committer_notify_fn notify, void *arg,
+                    const struct committer_handoff *handoff)
 {
     struct committer *c = xcalloc(1, sizeof *c);
     c->store = s;
     c->max_batch = max_batch ? max_batch : 1000;
     c->linger_us = linger_us;
+    c->gap_us = gap_us;
     c->notify = notify;
     c->notify_arg = arg;
     if (handoff && handoff->lease && handoff->offer)
@@ -220,10 +236,11 @@ int committer_submit_async(struct committer *c, struct store_ingest *items, size
     size_t target = gather_target(c);
     bool wake = c->waiting == WAIT_ANY ||
                 (c->waiting == WAIT_GATHER && c->queued >= target && c->queued - n < target);
-    pthread_mutex_unlock(&c->mu);
-    /* After the unlock, so the committer does not wake into a held mutex. */
+    /* Under the mutex: signalled after it, the condition variable could
+     * already be destroyed by a committer_stop that ran in between. */
     if (wake)
         pthread_cond_signal(&c->work);
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 

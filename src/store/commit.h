@@ -14,11 +14,13 @@
  * keeps an idle node's latency at one fsync, but under a steady stream of
  * single events it commits every few events: at 12 000 events/s, four to
  * five a commit, ~32 µs of the committer's CPU per event against ~12 µs at
- * 25. So while commits run back to back (work was already queued when the
- * last one ended), the next one waits until COMMITTER_GATHER events are
- * queued or the oldest has waited linger_us, whichever comes first. No
- * event waits longer than that for company, a node that is not busy never
- * waits, and a stop commits at once.
+ * 25. So while commits run back to back (work was queued before the last
+ * one ended), the next one waits until COMMITTER_GATHER events are queued,
+ * the oldest has waited linger_us, or gap_us have passed without a new
+ * one, whichever comes first. No event waits longer than linger_us for
+ * company; a node that is not busy never waits, nor does a client that
+ * publishes its next event once answered; a few such clients wait at most
+ * gap_us a commit; a stop commits at once.
  */
 #ifndef HERALD_STORE_COMMIT_H
 #define HERALD_STORE_COMMIT_H
@@ -35,6 +37,9 @@ struct committer;
 /* serve's linger: a millisecond, against E's 20 ms budget for an event's
  * whole way to its receiver. */
 #define COMMITTER_LINGER_US 1000
+/* serve's gap: twice the time between events at 8 000 events/s, so a
+ * steady stream at that rate or more keeps gathering. */
+#define COMMITTER_GAP_US 250
 
 /* Callback run on the committer thread after each successful commit that
  * created deliveries (the dispatcher's wake-up). */
@@ -60,10 +65,11 @@ struct committer_handoff {
 };
 
 /* Starts the committer thread. max_batch caps events per transaction;
- * linger_us bounds the wait for company (above), 0 for none. handoff may
- * be NULL. */
+ * linger_us bounds the wait for company (above), 0 for none, and gap_us
+ * ends it once no event has come for that long. handoff may be NULL. */
 int committer_start(struct committer **out, struct store *s, size_t max_batch, int64_t linger_us,
-                    committer_notify_fn notify, void *arg, const struct committer_handoff *handoff);
+                    int64_t gap_us, committer_notify_fn notify, void *arg,
+                    const struct committer_handoff *handoff);
 
 /* Commits items (see store_ingest in store.h) and returns the store's
  * result once they are durable; blocks the calling thread. Items are

@@ -22,15 +22,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -212,7 +215,8 @@ static struct sub *run_mix(struct fx *f, struct store *s, const struct committer
 {
     run_reset();
     struct committer *c;
-    assert_int_equal(committer_start(&c, s, 1000, COMMITTER_LINGER_US, on_notify, NULL, handoff),
+    assert_int_equal(committer_start(&c, s, 1000, COMMITTER_LINGER_US, COMMITTER_GAP_US, on_notify,
+                                     NULL, handoff),
                      0);
     struct sub *subs = calloc(SUBS, sizeof *subs);
     assert_non_null(subs);
@@ -353,26 +357,55 @@ static int gated_ingest(struct store *s, struct store_ingest *items, size_t n)
     return g_gate.real(s, items, n);
 }
 
-/* A linger long enough that only COMMITTER_GATHER events or a stop can end
- * a wait: a committer that did not gather would commit too few, and one
- * that gathered while idle, or through a stop, would hang (the test's
- * timeout). Whether a commit runs back to back is only ever set up with a
- * submission made while a commit is held at the gate: one made just after
- * a commit's answers may still find the committer finishing it. */
+/* A linger (and gap) long enough that only COMMITTER_GATHER events or a
+ * stop can end a wait: a committer that gathered when it should not, or
+ * through a stop, hangs (the test's timeout). */
 #define LONG_LINGER_US (600 * 1000000LL)
 
-static void test_back_to_back_commits_gather_and_idle_ones_do_not(void **state)
+static void gate_start(struct fx *f, struct committer **c, int64_t gap_us)
 {
-    struct fx *f = *state;
     run_reset();
     sem_init(&g_gate.entered, 0, 0);
     sem_init(&g_gate.released, 0, 0);
     g_gate.real = f->s->ops->ingest;
     f->ops.ingest = gated_ingest;
+    assert_int_equal(
+        committer_start(c, &f->wrapped, 1000, LONG_LINGER_US, gap_us, on_notify, NULL, NULL), 0);
+}
+
+static void gate_end(void)
+{
+    sem_destroy(&g_gate.entered);
+    sem_destroy(&g_gate.released);
+}
+
+/* Whether a commit begins within ms: only a commit that should not have
+ * begun yet is checked this way, so a slow machine can only make the test
+ * pass when it should fail, never the reverse. */
+static bool commit_begins_within(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    int rc;
+    while ((rc = sem_timedwait(&g_gate.entered, &ts)) != 0 && errno == EINTR)
+        ;
+    return rc == 0;
+}
+
+static void submit(struct committer *c, struct sub *s)
+{
+    assert_int_equal(committer_submit_async(c, s->items, 1, on_done, s), 0);
+}
+
+static void test_back_to_back_commits_gather_and_idle_ones_do_not(void **state)
+{
+    struct fx *f = *state;
     struct committer *c;
-    assert_int_equal(committer_start(&c, &f->wrapped, 1000, LONG_LINGER_US, on_notify, NULL, NULL),
-                     0);
-    enum { N = COMMITTER_GATHER + 2 };
+    gate_start(f, &c, LONG_LINGER_US);
+    enum { N = COMMITTER_GATHER + 3 };
     struct sub *subs = calloc(N, sizeof *subs);
     assert_non_null(subs);
     for (int i = 0; i < N; i++)
@@ -380,27 +413,34 @@ static void test_back_to_back_commits_gather_and_idle_ones_do_not(void **state)
 
     /* Idle (nothing has been committed yet): the first event is committed
      * alone, at once. */
-    assert_int_equal(committer_submit_async(c, subs[0].items, 1, on_done, &subs[0]), 0);
+    submit(c, &subs[0]);
     sem_wait(&g_gate.entered);
     assert_int_equal(g_gate.last_n, 1);
-    /* One more arrives during that commit: the next runs back to back, so
-     * it waits until COMMITTER_GATHER events are queued, however slowly
-     * they come (each is submitted after the previous answer could have
-     * gone out). */
-    assert_int_equal(committer_submit_async(c, subs[1].items, 1, on_done, &subs[1]), 0);
+    /* One short of the target arrives during that commit: the next runs
+     * back to back, so it waits for the last one. */
+    for (int i = 1; i < COMMITTER_GATHER; i++)
+        submit(c, &subs[i]);
     sem_post(&g_gate.released);
     wait_answered(1);
-    for (int i = 2; i < COMMITTER_GATHER + 1; i++)
-        assert_int_equal(committer_submit_async(c, subs[i].items, 1, on_done, &subs[i]), 0);
+    assert_false(commit_begins_within(100));
+    submit(c, &subs[COMMITTER_GATHER]);
     sem_wait(&g_gate.entered);
     assert_int_equal(g_gate.last_n, COMMITTER_GATHER);
 
+    /* Nothing came during that commit: an event published once it was
+     * answered, as a client publishing one at a time does, goes at once. */
+    sem_post(&g_gate.released);
+    wait_answered(COMMITTER_GATHER + 1);
+    int k = COMMITTER_GATHER + 1;
+    submit(c, &subs[k]);
+    sem_wait(&g_gate.entered);
+    assert_int_equal(g_gate.last_n, 1);
+
     /* And a stop does not wait for company: one more queued during that
      * commit, gathering behind it, is committed as it is. */
-    int k = COMMITTER_GATHER + 1;
-    assert_int_equal(committer_submit_async(c, subs[k].items, 1, on_done, &subs[k]), 0);
+    submit(c, &subs[k + 1]);
     sem_post(&g_gate.released);
-    wait_answered(k);
+    wait_answered(k + 1);
     sem_post(&g_gate.released); /* for the commit the stop makes */
     committer_stop(c);
     assert_int_equal(g_gate.last_n, 1);
@@ -411,8 +451,33 @@ static void test_back_to_back_commits_gather_and_idle_ones_do_not(void **state)
     }
     assert_int_equal(stored_events(f), N);
     free(subs);
-    sem_destroy(&g_gate.entered);
-    sem_destroy(&g_gate.released);
+    gate_end();
+}
+
+/* Fewer clients than the target, each publishing one event at a time:
+ * once no event has come for the gap, the gathered ones go. */
+static void test_a_gather_ends_when_events_stop_coming(void **state)
+{
+    struct fx *f = *state;
+    struct committer *c;
+    gate_start(f, &c, 20 * 1000);
+    struct sub *subs = calloc(3, sizeof *subs);
+    assert_non_null(subs);
+    for (int i = 0; i < 3; i++)
+        fill(f, &subs[i], 1, T0 + 1000 + i);
+    submit(c, &subs[0]);
+    sem_wait(&g_gate.entered);
+    submit(c, &subs[1]); /* back to back, */
+    submit(c, &subs[2]); /* with two of the target's sixteen */
+    sem_post(&g_gate.released);
+    sem_wait(&g_gate.entered); /* well before the 600 s linger */
+    assert_int_equal(g_gate.last_n, 2);
+    sem_post(&g_gate.released);
+    committer_stop(c);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(subs[i].rc, 0);
+    free(subs);
+    gate_end();
 }
 
 /* ---- the hand-off to a local dispatcher ---- */
@@ -516,6 +581,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_answers_everything_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_to_back_commits_gather_and_idle_ones_do_not,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_gather_ends_when_events_stop_coming, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_handoff_leases_and_offers_every_event, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_handoff_without_room_wakes_for_a_claim, setup,
