@@ -173,7 +173,10 @@ static int check_time(const char *ts, size_t n, int64_t now, int64_t tolerance)
             return HERALD_VERIFY_BAD_TIMESTAMP;
         v = v * 10 + (ts[i] - '0');
     }
-    if (tolerance > 0 && (v < now - tolerance || v > now + tolerance))
+    /* |v - now| unsigned, as for Standard Webhooks above: now -+ tolerance
+     * overflowed for a tolerance near INT64_MAX (found by fuzz_dialects). */
+    uint64_t skew = v >= now ? (uint64_t)v - (uint64_t)now : (uint64_t)now - (uint64_t)v;
+    if (tolerance > 0 && skew > (uint64_t)tolerance)
         return HERALD_VERIFY_TOO_OLD;
     return HERALD_VERIFY_OK;
 }
