@@ -18,6 +18,7 @@
 
 #include "api/handlers.h"
 #include "api/jsonspan.h"
+#include "api/validate.h"
 #include "core/clock.h"
 #include "core/match.h"
 #include "core/util.h"
@@ -123,6 +124,8 @@ static enum check refuse(struct verr *e, int index, const char *name, const char
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    utf8_scrub(e->field);
+    utf8_scrub(e->message);
     return CHECK_REFUSED;
 }
 

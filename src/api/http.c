@@ -8,6 +8,7 @@
 #include "api/form.h"
 #include "api/http.h"
 #include "api/jsonspan.h"
+#include "api/validate.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -118,9 +119,18 @@ void resp_error(struct api_resp *rs, int status, const char *code, const char *f
     cJSON *doc = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(doc, "error");
     cJSON_AddStringToObject(err, "code", code);
+    /* Messages and fields quote what the client sent, cut to a size in
+     * bytes, which can split a character (found by fuzz_ingest and
+     * fuzz_webhook). */
+    utf8_scrub(msg);
     cJSON_AddStringToObject(err, "message", msg);
-    if (field && *field)
-        cJSON_AddStringToObject(err, "field", field);
+    if (field && *field) {
+        char *f = xstrdup(field);
+        utf8_scrub(f);
+        if (f[0])
+            cJSON_AddStringToObject(err, "field", f);
+        free(f);
+    }
     resp_json(rs, status, doc);
 }
 

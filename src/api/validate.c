@@ -22,6 +22,8 @@ bool verr_set(struct verr *e, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    utf8_scrub(e->field);
+    utf8_scrub(e->message);
     return false;
 }
 
@@ -57,6 +59,23 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t i)
         if (s[i + k] < 0x80 || s[i + k] > 0xBF)
             return 0;
     return need + 1;
+}
+
+void utf8_scrub(char *s)
+{
+    unsigned char *u = (unsigned char *)s;
+    size_t n = strlen(s), out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq(u, n, i);
+        if (k == 0) {
+            i++;
+            continue;
+        }
+        memmove(u + out, u + i, k);
+        out += k;
+        i += k;
+    }
+    u[out] = '\0';
 }
 
 bool utf8_valid(const char *s, size_t n)

@@ -48,6 +48,12 @@ bool verr_set(struct verr *e, const char *field, const char *fmt, ...)
 /* True when s[0..n) is well-formed UTF-8 (RFC 3629) without NUL bytes. */
 bool utf8_valid(const char *s, size_t n);
 
+/* Drops, in place, every byte of the NUL-terminated s that does not
+ * belong to a well-formed UTF-8 sequence. Error messages quote what the
+ * client sent cut to a size in bytes ("%.64s"), which can split a
+ * character: scrubbed, the answer stays UTF-8 and reads as a clean cut. */
+void utf8_scrub(char *s);
+
 /* Checks a free-text field: UTF-8, min..max characters (code points), and
  * no control characters except, when multiline, tab, CR and LF. */
 bool validate_text(const char *s, const char *field, size_t min, size_t max, bool multiline,

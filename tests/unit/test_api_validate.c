@@ -569,7 +569,16 @@ static void test_utf8_and_text(void **state)
     assert_false(utf8_valid("\xC3", 1));
     assert_false(utf8_valid("\xED\xA0\x80", 3));
     assert_false(utf8_valid("a\0b", 3));
+    /* A quote cut inside a character loses that character, nothing else. */
+    char cut[] = "field \"caf\xC3\" and \xF0\x9F\x98 \xE2\x82\xAC\xFF";
+    utf8_scrub(cut);
+    assert_string_equal(cut, "field \"caf\" and  \xE2\x82\xAC");
     struct verr e;
+    char name[80];
+    snprintf(name, sizeof name, "%063d\xC3\xA9", 0); /* 65 bytes, cut at 64 */
+    verr_set(&e, name, "unknown field %.64s", name);
+    assert_true(utf8_valid(e.message, strlen(e.message)));
+    assert_int_equal(strlen(e.message), strlen("unknown field ") + 63);
     assert_true(validate_text("\xC3\xA9\xC3\xA9", "name", 1, 2, false, &e));
     assert_false(validate_text("\xC3\xA9\xC3\xA9\xC3\xA9", "name", 1, 2, false, &e));
     assert_false(validate_text("a\nb", "name", 1, 10, false, &e));
