@@ -1,8 +1,11 @@
 /* libFuzzer target for webhook_apply (src/api/validate.c): every field of
  * a webhook create or update body, as JSON and as a form, through the
- * same parsers the API uses. An accepted webhook must satisfy what the
- * rest of herald relies on: a stored URL that validate_url accepts, the
- * documented ranges, events and headers as valid JSON text, a secret. */
+ * same parsers the API uses (req_object: the strict scanner, no \u0000
+ * escape, then cJSON; or form.c), in dev mode and in the default strict
+ * mode (https only). An accepted webhook must satisfy what the rest of
+ * herald relies on: a stored URL that validate_url accepts in the same
+ * mode, the documented ranges, events and headers as valid JSON text, a
+ * secret; a refused one must say why, in UTF-8 (the API answers with it). */
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +18,7 @@
 #include "core/config.h"
 #include "store/store.h"
 
-static struct herald_config cfg;
+static struct herald_config dev, strict;
 
 static bool known(void *arg, const char *name)
 {
@@ -23,13 +26,13 @@ static bool known(void *arg, const char *name)
     return strcmp(name, "custom.type") == 0;
 }
 
-static void check(const struct store_webhook *w)
+static void check(const struct store_webhook *w, const struct herald_config *cfg)
 {
     struct verr e = {0};
     if (!w->name || !w->description || !w->url || !w->events || !w->headers || !w->secret ||
         !w->secret[0])
         abort();
-    if (!validate_url(w->url, &cfg, &e))
+    if (!validate_url(w->url, cfg, &e))
         abort();
     if (w->max_attempts < 1 || w->max_attempts > WEBHOOK_MAX_ATTEMPTS_MAX || w->max_in_flight < 1 ||
         w->max_in_flight > WEBHOOK_MAX_IN_FLIGHT_MAX || w->rate_limit < 0 ||
@@ -42,22 +45,23 @@ static void check(const struct store_webhook *w)
         abort();
 }
 
-static void apply(const cJSON *body, bool from_form)
+static void apply(const cJSON *body, bool from_form, const struct herald_config *cfg)
 {
-    struct webhook_ctx ctx = {.cfg = &cfg, .type_known = known, .now = 1700000000000LL};
+    struct webhook_ctx ctx = {.cfg = cfg, .type_known = known, .now = 1700000000000LL};
     struct verr e = {0};
     struct store_webhook w;
     webhook_defaults(&w);
     if (webhook_apply(body, from_form, true, &ctx, &w, &e)) {
-        check(&w);
+        check(&w, cfg);
         /* The same body again, as an update of what it made. */
         struct verr e2 = {0};
         if (webhook_apply(body, from_form, false, &ctx, &w, &e2))
-            check(&w);
+            check(&w, cfg);
         else if (!e2.field[0] && !e2.message[0])
             abort();
-    } else if (!e.message[0]) {
-        abort();
+    } else if (!e.message[0] || !utf8_valid(e.message, strlen(e.message)) ||
+               !utf8_valid(e.field, strlen(e.field))) {
+        abort(); /* the answer is {"error":{"message","field"}}, in UTF-8 */
     }
     store_webhook_release(&w);
 }
@@ -67,17 +71,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int init;
     if (!init) {
         init = 1;
-        config_defaults(&cfg);
-        cfg.dev = true;
+        config_defaults(&dev);
+        dev.dev = true;
+        config_defaults(&strict);
     }
-    cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
-    if (cJSON_IsObject(doc))
-        apply(doc, false);
+    const char *s = (const char *)data;
+    /* As req_object reads a JSON body: strict JSON without \u0000 first. */
+    cJSON *doc = json_valid(s, size) && json_find_nul_escape(s, size, 0) < 0
+                     ? cJSON_ParseWithLength(s, size)
+                     : NULL;
+    if (cJSON_IsObject(doc)) {
+        apply(doc, false, &dev);
+        apply(doc, false, &strict);
+    }
     cJSON_Delete(doc);
     cJSON *form = NULL;
     const char *why = NULL;
-    if (form_parse((const char *)data, size, &form, &why) == 0)
-        apply(form, true);
+    if (form_parse(s, size, &form, &why) == 0) {
+        apply(form, true, &dev);
+        apply(form, true, &strict);
+    }
     cJSON_Delete(form);
     return 0;
 }
