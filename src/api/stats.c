@@ -28,7 +28,7 @@ void api_stats(struct api_req *rq, struct api_resp *rs)
 {
     int64_t window = WINDOW_DEFAULT_S;
     const char *w = req_query(rq, "window");
-    if (w && !parse_int64(w, 60, WINDOW_MAX_S, &window)) {
+    if (w && !parse_strict_int(w, 60, WINDOW_MAX_S, &window)) {
         resp_error(rs, HTTP_UNPROCESSABLE, "validation_failed", "window",
                    "window must be a number of seconds from 60 to %d", WINDOW_MAX_S);
         return;
