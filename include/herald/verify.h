@@ -35,7 +35,10 @@ enum herald_verify_result {
 };
 
 /* Verifies one request; returns HERALD_VERIFY_OK or a negative result.
- * body is the raw request body exactly as received. */
+ * body is the raw request body exactly as received. The timestamp may be
+ * at most tolerance seconds from now: 0 takes only now itself, and a
+ * negative tolerance refuses every timestamp (herald_verify_request,
+ * below, is where 0 skips the check). */
 int herald_verify(const char *secret, const char *msg_id, const char *timestamp,
                   const char *signatures, const void *body, size_t body_len, int64_t now,
                   int64_t tolerance);
@@ -85,8 +88,8 @@ struct herald_verify_options {
     const char *timestamp_header; /* NULL: X-Timestamp (timestamped-hex only) */
     int64_t now;                  /* unix seconds */
     /* Seconds either side of now a timestamp may be (standard, stripe,
-     * timestamped-hex); 0 skips the check (github and hex carry no time,
-     * so nothing stops a replay of those: dedupe on webhook-id). */
+     * timestamped-hex); 0 or less skips the check (github and hex carry
+     * no time, so nothing stops a replay of those: dedupe on webhook-id). */
     int64_t tolerance;
 };
 
