@@ -517,6 +517,10 @@ long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms)
     int64_t secs;
     if (parse_int64(s, 0, 100000000, &secs))
         return (long)(secs * 1000);
+    /* More seconds than that: capped, as a far-future date is below,
+     * rather than ignored (the retry schedule caps both at an hour). */
+    if (strspn(s, "0123456789") == n)
+        return 100000000L * 1000;
     time_t t = curl_getdate(s, NULL);
     if (t == (time_t)-1)
         return -1;

@@ -4,7 +4,8 @@
  * that is -1 (ignored) or a delay from 0 ms to the parser's cap of
  * 100 000 000 s; and delay-seconds (digits, with the blanks and line end
  * a header line may carry around them) within that cap mean exactly that
- * many seconds. */
+ * many seconds, and beyond it the cap. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,8 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t i = a;
     for (; i < b && s[i] >= '0' && s[i] <= '9' && secs <= 100000000; i++)
         secs = secs * 10 + (s[i] - '0');
+    size_t d = a;
+    while (d < b && s[d] >= '0' && s[d] <= '9')
+        d++;
     /* (The parser looks at values of under 128 bytes only.) */
-    if (a < b && b - a < 128 && i == b && secs <= 100000000 && ms != secs * 1000)
+    bool digits = a < b && d == b && b - a < 128;
+    if (digits && i == b && secs <= 100000000 && ms != secs * 1000)
+        abort();
+    /* More delay-seconds than the cap: the cap, as a far-off date gets. */
+    if (digits && (i < b || secs > 100000000) && ms != 100000000L * 1000)
         abort();
     free(s);
     return 0;
