@@ -218,9 +218,11 @@ int committer_submit_async(struct committer *c, struct store_ingest *items, size
                            committer_done_fn done, void *arg)
 {
     struct job *job = xcalloc(1, sizeof *job);
-    *job = (struct job){
-        .items = items, .n = n, .done = done, .arg = arg, .queued_at = clock_mono_us()};
+    *job = (struct job){.items = items, .n = n, .done = done, .arg = arg};
     pthread_mutex_lock(&c->mu);
+    /* Stamped under the mutex, so the queue is in the order of its stamps,
+     * which gather() reads at its head (linger) and tail (gap). */
+    job->queued_at = clock_mono_us();
     if (c->stopping) {
         pthread_mutex_unlock(&c->mu);
         free(job);
