@@ -401,6 +401,9 @@ int cli_serve(int argc, char **argv)
                herald_strerror(rc), NULL);
         goto out;
     }
+    /* Best effort: a store that could not get ready is slower, not wrong. */
+    if (h.store->ops->warm && h.store->ops->warm(h.store) != 0)
+        log_kv(LOG_WARN, "could not prepare the store for load", NULL);
     if ((rc = bootstrap(&h)) != 0) {
         log_kv(LOG_ERROR, "cannot bootstrap the database", "error", herald_strerror(rc), NULL);
         goto out;

@@ -285,6 +285,10 @@ struct store_ops {
     const char *name; /* "sqlite", "postgres" */
     void (*close)(struct store *s);
     int (*ping)(struct store *s);
+    /* Optional (NULL: nothing to do). Readies the store for a node that is
+     * about to serve, once, before it takes traffic: SQLite fills its WAL
+     * ahead of the writers (sqlite.c, sq_warm). */
+    int (*warm)(struct store *s);
 
     /* accounts and keys */
     int (*account_create)(struct store *s, const struct store_account *a);

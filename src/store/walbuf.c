@@ -430,6 +430,35 @@ bool walbuf_buffer(sqlite3 *db, bool on)
     return rc == SQLITE_OK || !on;
 }
 
+int walbuf_prefill(sqlite3 *db, sqlite3_int64 bytes)
+{
+    static const unsigned char zeros[64 * 1024];
+    sqlite3_file *file = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &file) != SQLITE_OK ||
+        !file || file->pMethods != &wrapped_methods || !WF(file)->wal)
+        return SQLITE_NOTFOUND;
+    struct wfile *f = WF(file);
+    HELD_FIRST(f);
+    sqlite3_int64 size;
+    int rc = f->real->pMethods->xFileSize(f->real, &size);
+    if (rc != SQLITE_OK || size >= bytes)
+        return rc;
+    sqlite3_int64 was = size;
+    while (rc == SQLITE_OK && size < bytes) {
+        int n =
+            bytes - size < (sqlite3_int64)sizeof zeros ? (int)(bytes - size) : (int)sizeof zeros;
+        rc = f->real->pMethods->xWrite(f->real, zeros, n, size);
+        size += n;
+    }
+    /* A full sync, not a data-only one: the new length is the point. */
+    if (rc == SQLITE_OK)
+        rc = f->real->pMethods->xSync(f->real, SQLITE_SYNC_NORMAL);
+    /* Out of room (or any failure): the space goes back to the commits. */
+    if (rc != SQLITE_OK)
+        f->real->pMethods->xTruncate(f->real, was);
+    return rc;
+}
+
 void walbuf_stats(struct walbuf_stats *out)
 {
     out->appends = atomic_load_explicit(&n_appends, memory_order_relaxed);

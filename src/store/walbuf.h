@@ -57,6 +57,14 @@ int walbuf_register(void);
  * ends: it cannot commit without them. */
 bool walbuf_buffer(sqlite3 *db, bool on);
 
+/* Extends db's "main" WAL with zeros to at least bytes long and syncs it,
+ * so that the commits that fill it need not record a new file size in
+ * their fsyncs (a few milliseconds each on a busy disk). The caller holds
+ * the WAL write lock (BEGIN IMMEDIATE), so no frame can be written beyond
+ * the old end meanwhile; SQLite reads a zeroed frame as the log's end.
+ * SQLITE_NOTFOUND when db's WAL is not one of this VFS's or not open. */
+int walbuf_prefill(sqlite3 *db, sqlite3_int64 bytes);
+
 /* Counts since the process started, over every WAL of this VFS. */
 struct walbuf_stats {
     uint64_t appends;        /* frame writes held in a buffer */

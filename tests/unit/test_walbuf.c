@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,6 +168,46 @@ static void test_commit_survives_the_process(void **state)
     f->b = open_db(f->path);
     assert_int_equal(count_rows(f->b), 50);
     assert_intact(f->b);
+}
+
+/* A prefilled WAL: commits land inside the zeros without growing the file,
+ * and a process that dies leaves every commit readable, the zeroed frames
+ * after them read as the log's end. */
+static void test_prefilled_wal_keeps_its_length_and_its_commits(void **state)
+{
+    struct fx *f = *state;
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    sqlite3_close(f->a);
+    sqlite3_close(f->b);
+    f->a = f->b = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sqlite3 *db = open_db(f->path);
+        const sqlite3_int64 bytes = 2 * 1024 * 1024;
+        int ok = walbuf_buffer(db, true) && insert_rows(db, 10, 1000) == SQLITE_OK;
+        ok = ok && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+        ok = ok && walbuf_prefill(db, bytes) == SQLITE_OK;
+        ok = ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+        struct stat st;
+        ok = ok && stat(wal, &st) == 0 && st.st_size == bytes;
+        ok = ok && insert_rows(db, 40, 3000) == SQLITE_OK;
+        ok = ok && stat(wal, &st) == 0 && st.st_size == bytes; /* written inside */
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    f->b = open_db(f->path);
+    assert_int_equal(count_rows(f->b), 50);
+    assert_intact(f->b);
+    /* Another VFS's connection has nothing to fill. */
+    sqlite3 *plain = NULL;
+    assert_int_equal(sqlite3_open(f->path, &plain), SQLITE_OK);
+    exec_ok(plain, "SELECT count(*) FROM t");
+    assert_int_equal(walbuf_prefill(plain, 1), SQLITE_NOTFOUND);
+    sqlite3_close(plain);
 }
 
 static atomic_bool fail_writes;
@@ -388,6 +429,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_is_written_in_few_calls_and_visible, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_commit_survives_the_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefilled_wal_keeps_its_length_and_its_commits, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_fails_the_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spilled_frames_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rolled_back_frames_are_never_written, setup, teardown),
