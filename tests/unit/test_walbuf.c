@@ -141,33 +141,66 @@ static void test_commit_is_written_in_few_calls_and_visible(void **state)
     assert_intact(f->b);
 }
 
-/* A process that dies right after COMMIT returned has left the commit in
- * the file: nothing it held in memory was needed. */
-static void test_commit_survives_the_process(void **state)
+/* Runs child(path) in a process that then dies without closing anything
+ * (SQLite's per-process lock bookkeeping must not cross fork(), so the
+ * fixture's connections close first); the test fails unless child
+ * returned true. f->b is then a fresh connection to what the process left. */
+static void in_dying_process(struct fx *f, bool (*child)(const char *path))
 {
-    struct fx *f = *state;
-    /* SQLite's per-process lock bookkeeping must not cross fork(). */
     sqlite3_close(f->a);
     sqlite3_close(f->b);
     f->a = f->b = NULL;
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        sqlite3 *db = open_db(f->path);
-        struct walbuf_stats s0, s1;
-        walbuf_stats(&s0);
-        int ok = walbuf_buffer(db, true) && insert_rows(db, 50, 3000) == SQLITE_OK;
-        walbuf_stats(&s1);
-        /* Written by the commit's sync, not by the barrier's safety net. */
-        ok = ok && s1.writes > s0.writes && s1.barrier_writes == s0.barrier_writes;
-        _exit(ok ? 0 : 1); /* no close: the connection's memory is gone */
-    }
+    if (pid == 0)
+        _exit(child(f->path) ? 0 : 1); /* no close: the connection's memory is gone */
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     f->b = open_db(f->path);
+}
+
+static bool commit_then_die(const char *path)
+{
+    sqlite3 *db = open_db(path);
+    struct walbuf_stats s0, s1;
+    walbuf_stats(&s0);
+    bool ok = walbuf_buffer(db, true) && insert_rows(db, 50, 3000) == SQLITE_OK;
+    walbuf_stats(&s1);
+    /* Written by the commit's sync, not by the barrier's safety net. */
+    return ok && s1.writes > s0.writes && s1.barrier_writes == s0.barrier_writes;
+}
+
+/* A process that dies right after COMMIT returned has left the commit in
+ * the file: nothing it held in memory was needed. */
+static void test_commit_survives_the_process(void **state)
+{
+    struct fx *f = *state;
+    in_dying_process(f, commit_then_die);
     assert_int_equal(count_rows(f->b), 50);
     assert_intact(f->b);
+}
+
+#define PREFILL_BYTES (2 * 1024 * 1024)
+
+static bool wal_is_prefilled(const char *path)
+{
+    char wal[320];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    struct stat st;
+    return stat(wal, &st) == 0 && st.st_size == PREFILL_BYTES;
+}
+
+static bool prefill_commit_then_die(const char *path)
+{
+    sqlite3 *db = open_db(path);
+    bool ok = walbuf_buffer(db, true) && insert_rows(db, 10, 1000) == SQLITE_OK;
+    ok = ok && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    ok = ok && walbuf_prefill(db, PREFILL_BYTES) == SQLITE_OK;
+    ok = ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    ok = ok && wal_is_prefilled(path);
+    ok = ok && insert_rows(db, 40, 3000) == SQLITE_OK;
+    return ok && wal_is_prefilled(path); /* written inside, not grown */
 }
 
 /* A prefilled WAL: commits land inside the zeros without growing the file,
@@ -176,30 +209,7 @@ static void test_commit_survives_the_process(void **state)
 static void test_prefilled_wal_keeps_its_length_and_its_commits(void **state)
 {
     struct fx *f = *state;
-    char wal[320];
-    snprintf(wal, sizeof wal, "%s-wal", f->path);
-    sqlite3_close(f->a);
-    sqlite3_close(f->b);
-    f->a = f->b = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        sqlite3 *db = open_db(f->path);
-        const sqlite3_int64 bytes = 2 * 1024 * 1024;
-        int ok = walbuf_buffer(db, true) && insert_rows(db, 10, 1000) == SQLITE_OK;
-        ok = ok && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
-        ok = ok && walbuf_prefill(db, bytes) == SQLITE_OK;
-        ok = ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
-        struct stat st;
-        ok = ok && stat(wal, &st) == 0 && st.st_size == bytes;
-        ok = ok && insert_rows(db, 40, 3000) == SQLITE_OK;
-        ok = ok && stat(wal, &st) == 0 && st.st_size == bytes; /* written inside */
-        _exit(ok ? 0 : 1);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    f->b = open_db(f->path);
+    in_dying_process(f, prefill_commit_then_die);
     assert_int_equal(count_rows(f->b), 50);
     assert_intact(f->b);
     /* Another VFS's connection has nothing to fill. */
