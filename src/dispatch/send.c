@@ -485,7 +485,7 @@ int attempt_prepare(struct attempt *a, const struct herald_config *cfg,
 /* Keeps the first response_keep bytes for the log and cuts the transfer
  * once more than response_read_cap bytes came in: a receiver cannot make
  * herald read (or wait for) an endless body. */
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+size_t attempt_on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct attempt *a = userdata;
     size_t n = size * nmemb;
@@ -532,7 +532,10 @@ long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms)
     return ms < 0 ? 0 : (long)ms;
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+/* Counts header lines (cutting past MAX_RESPONSE_HEADERS) and keeps the
+ * Retry-After of the latest response; a new status line forgets it, so a
+ * 1xx's does not count for the final answer. */
+size_t attempt_on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 {
     struct attempt *a = userdata;
     size_t n = size * nitems;
@@ -560,9 +563,9 @@ void attempt_configure_handle(struct attempt *a, CURL *easy, const struct herald
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->request_timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, attempt_on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, attempt_on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -144,6 +144,25 @@ void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc, int64_t ended_mo
  * target and unit tests. */
 long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms);
 
+/* The transfer callbacks attempt_configure_handle() installs, userdata
+ * being the attempt (prepared, so its cfg and buffers are set). Exposed
+ * for the fuzz target (fuzz_send_callbacks); herald itself only hands
+ * them to libcurl.
+ *
+ * attempt_on_body (CURLOPT_WRITEFUNCTION) keeps the first
+ * cfg->response_keep bytes of the body in a->response, counts every byte
+ * in a->response_seen, and returns size * nmemb, or 0 (libcurl then ends
+ * the transfer with CURLE_WRITE_ERROR) once more than
+ * cfg->response_read_cap bytes came in, setting a->cut.
+ *
+ * attempt_on_header (CURLOPT_HEADERFUNCTION) gets one header line (no NUL,
+ * line end included) and returns size * nitems, or 0 past
+ * MAX_RESPONSE_HEADERS (200) lines, setting a->too_many_headers. A status
+ * line ("HTTP/…") resets a->retry_after_raw to -1; a Retry-After line sets
+ * it to attempt_parse_retry_after() of its value at the current time. */
+size_t attempt_on_body(char *ptr, size_t size, size_t nmemb, void *userdata);
+size_t attempt_on_header(char *ptr, size_t size, size_t nitems, void *userdata);
+
 /* Performs a prepared attempt synchronously on the calling thread with
  * its own easy handle (the API's test send), then attempt_finish(). */
 void attempt_perform(struct attempt *a, const struct herald_config *cfg);
