@@ -49,17 +49,7 @@ bool verify_parse_request(char *text, size_t len, struct verify_request *r)
     return false;
 }
 
-/* Every header of a saved request, for the dialects, which read headers
- * by name (herald_header_fn). Parsed from a copy of the text, since
- * verify_parse_request() cuts up the original. */
-#define SAVED_HEADERS_MAX 256
-struct saved_headers {
-    char *copy;
-    size_t n;
-    const char *name[SAVED_HEADERS_MAX], *value[SAVED_HEADERS_MAX];
-};
-
-static void saved_headers_parse(struct saved_headers *h, const char *text, size_t len)
+void saved_headers_parse(struct saved_headers *h, const char *text, size_t len)
 {
     h->copy = xstrndup(text, len);
     h->n = 0;
@@ -84,7 +74,7 @@ static void saved_headers_parse(struct saved_headers *h, const char *text, size_
     }
 }
 
-static const char *saved_header(void *ctx, const char *name)
+const char *saved_header(void *ctx, const char *name)
 {
     const struct saved_headers *h = ctx;
     for (size_t i = 0; i < h->n; i++)
@@ -93,7 +83,7 @@ static const char *saved_header(void *ctx, const char *name)
     return NULL;
 }
 
-static void saved_headers_release(struct saved_headers *h)
+void saved_headers_release(struct saved_headers *h)
 {
     free(h->copy);
     h->copy = NULL;
