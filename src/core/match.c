@@ -16,9 +16,20 @@ bool match_event(const char *pattern, const char *type)
     return strcmp(pattern, type) == 0;
 }
 
-bool match_event_json(const char *events_json, const char *type)
+/* The stored subscription as an array, or NULL when it is none: cJSON's
+ * ArrayForEach walks an object's members too, which are no patterns. */
+static cJSON *parse_array(const char *events_json)
 {
     cJSON *arr = cJSON_Parse(events_json);
+    if (cJSON_IsArray(arr))
+        return arr;
+    cJSON_Delete(arr);
+    return NULL;
+}
+
+bool match_event_json(const char *events_json, const char *type)
+{
+    cJSON *arr = parse_array(events_json);
     bool hit = false;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
@@ -34,8 +45,8 @@ bool match_event_json(const char *events_json, const char *type)
 
 void event_patterns_parse(struct event_patterns *ep, const char *events_json)
 {
-    cJSON *arr = cJSON_Parse(events_json);
-    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    cJSON *arr = parse_array(events_json);
+    int n = cJSON_GetArraySize(arr);
     ep->p = xcalloc((size_t)(n > 0 ? n : 1), sizeof *ep->p);
     ep->n = 0;
     const cJSON *it;

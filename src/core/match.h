@@ -15,13 +15,13 @@
 bool match_event(const char *pattern, const char *type);
 
 /* True when any pattern of a JSON array of strings (as stored, e.g.
- * ["post.*","account.connected"]) covers the type. Malformed JSON matches
- * nothing. */
+ * ["post.*","account.connected"]) covers the type. Malformed JSON, or
+ * JSON other than an array, matches nothing. */
 bool match_event_json(const char *events_json, const char *type);
 
 /* A subscription parsed once, for matching many events against it (the
- * stores' fan-out). Parse never fails: malformed JSON or non-string
- * members give patterns that match nothing. */
+ * stores' fan-out). Parse never fails: malformed JSON, JSON other than
+ * an array, or non-string members give patterns that match nothing. */
 struct event_patterns {
     char **p;
     size_t n;

@@ -154,6 +154,14 @@ static void test_match(void **state)
     event_patterns_parse(&ep, "not json");
     assert_false(event_patterns_match(&ep, "post.failed"));
     event_patterns_release(&ep);
+    /* Only an array is a subscription (a hand-edited row may hold any
+     * JSON): an object's members are no patterns. Three strings in one
+     * once went into the one slot the parse had made for them. */
+    assert_false(match_event_json("{\"a\":\"post.*\"}", "post.failed"));
+    event_patterns_parse(&ep, "{\"a\":\"post.*\",\"b\":\"*\",\"c\":\"account.connected\"}");
+    assert_int_equal(ep.n, 0);
+    assert_false(event_patterns_match(&ep, "post.failed"));
+    event_patterns_release(&ep);
 }
 
 static void test_cidr(void **state)
