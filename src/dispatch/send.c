@@ -160,10 +160,19 @@ static bool header_reserved(const char *name)
     return false;
 }
 
+/* Adds custom header name with the value raw less the blanks around it
+ * (RFC 9110 §5.5: they are no part of a value). A value of blanks alone
+ * is sent empty: libcurl drops a "Name:" line with only blanks after the
+ * colon, which the log listed as sent. */
 static void target_add_header(struct send_target *t, struct buf *json, const char *name,
-                              const char *value)
+                              const char *raw)
 {
-    size_t nl = strlen(name), vl = strlen(value);
+    raw += strspn(raw, " \t");
+    size_t vl = strlen(raw);
+    while (vl && (raw[vl - 1] == ' ' || raw[vl - 1] == '\t'))
+        vl--;
+    char *value = xstrndup(raw, vl);
+    size_t nl = strlen(name);
     char *line = xmalloc(nl + vl + 3);
     if (vl == 0) /* "Name;" is how libcurl sends a header with an empty value */
         snprintf(line, nl + vl + 3, "%s;", name);
@@ -173,6 +182,7 @@ static void target_add_header(struct send_target *t, struct buf *json, const cha
     if (buf_append(json, ",", 1) || json_string(json, name) || buf_append(json, ":", 1) ||
         json_string(json, value))
         buf_reset(json); /* cannot happen within the cap; the log just omits them */
+    free(value);
 }
 
 static void target_load_headers(struct send_target *t, const char *text)

@@ -76,7 +76,7 @@ struct send_target {
     bool form;           /* content type application/x-www-form-urlencoded */
     char sig_header[72]; /* a dialect's signature header name, "" for standard */
     char ts_header[72];  /* timestamped-hex's timestamp header name, else "" */
-    char **custom;       /* owned "Name: value" lines of w->headers */
+    char **custom;       /* owned "Name: value" ("Name;" if empty) lines of w->headers */
     size_t n_custom;
     char *custom_json; /* owned ",\"Name\":\"value\"..." for the log, "" when none */
 };
@@ -85,7 +85,9 @@ struct send_target {
  * webhook, so anything odd here is skipped rather than fatal — a malformed
  * secret leaves n_keys at 0 (attempts then fail with HERALD_ECRYPTO), and
  * custom headers that are not strings, have unprintable names or values,
- * or name a header herald sets itself (or a hop-by-hop one) are left out. */
+ * or name a header herald sets itself (or a hop-by-hop one) are left out.
+ * A custom value is sent without the blanks around it (RFC 9110 §5.5), so
+ * one of blanks alone goes out empty, as the log says. */
 void send_target_init(struct send_target *t, const struct store_webhook *w);
 /* Frees what t holds and wipes the keys. */
 void send_target_release(struct send_target *t);
