@@ -275,8 +275,8 @@ static bool is_tchar(unsigned char c)
 static bool header_name_forbidden(const char *name)
 {
     static const char *const exact[] = {
-        "connection", "keep-alive", "transfer-encoding", "te",           "trailer",
-        "upgrade",    "host",       "content-length",    "content-type", "expect"};
+        "connection", "keep-alive",     "transfer-encoding", "te",         "trailer", "upgrade",
+        "host",       "content-length", "content-type",      "user-agent", "expect"};
     for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
         if (strcasecmp(name, exact[i]) == 0)
             return true;

@@ -81,7 +81,8 @@ bool validate_url(const char *url, const struct herald_config *cfg, struct verr 
  * string members; names are RFC 7230 tokens of 1–64 characters, unique
  * regardless of case, and neither hop-by-hop nor framing headers
  * (Connection, Keep-Alive, Transfer-Encoding, TE, Trailer, Upgrade, Host,
- * Content-Length, Content-Type, Expect, Proxy-*) nor signature headers
+ * Content-Length, Content-Type, Expect, Proxy-*), nor User-Agent (herald
+ * sends its own, and the sender drops a custom one), nor signature headers
  * (webhook-*, anything containing "signature"); values are 1–1024
  * printable ASCII characters (no CR, LF or other control characters). When
  * from_form is set, v may also be a string holding such an object as JSON

@@ -184,6 +184,7 @@ static void test_headers(void **state)
         "{\"Host\":\"evil\"}",
         "{\"Content-Length\":\"5\"}",
         "{\"Content-Type\":\"text/plain\"}",
+        "{\"User-Agent\":\"MyApp/1.0\"}", /* herald's own: the sender would drop it */
         "{\"TE\":\"trailers\"}",
         "{\"Upgrade\":\"h2c\"}",
         "{\"Proxy-Authorization\":\"x\"}",
