@@ -124,8 +124,6 @@ static enum check refuse(struct verr *e, int index, const char *name, const char
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
-    utf8_scrub(e->field);
-    utf8_scrub(e->message);
     return CHECK_REFUSED;
 }
 

@@ -22,8 +22,6 @@ bool verr_set(struct verr *e, const char *field, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
-    utf8_scrub(e->field);
-    utf8_scrub(e->message);
     return false;
 }
 

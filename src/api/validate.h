@@ -19,6 +19,9 @@
 #include "core/config.h"
 #include "store/store.h"
 
+/* Both texts may quote what the client sent cut to a size in bytes, so
+ * they need not be valid UTF-8: resp_verr() (api/http.h) scrubs them on
+ * the way out, as every error answer is. */
 struct verr {
     char field[96];
     char message[256];
@@ -51,7 +54,8 @@ bool utf8_valid(const char *s, size_t n);
 /* Drops, in place, every byte of the NUL-terminated s that does not
  * belong to a well-formed UTF-8 sequence. Error messages quote what the
  * client sent cut to a size in bytes ("%.64s"), which can split a
- * character: scrubbed, the answer stays UTF-8 and reads as a clean cut. */
+ * character: scrubbed (by resp_error, which every error answer passes),
+ * the answer stays UTF-8 and reads as a clean cut. */
 void utf8_scrub(char *s);
 
 /* Checks a free-text field: UTF-8, min..max characters (code points), and

@@ -1,5 +1,6 @@
 /* fake_api.h — what the API fuzz targets (fuzz_ingest, fuzz_query,
- * fuzz_auth) run a handler with instead of libmicrohttpd and a database.
+ * fuzz_auth) run a handler with instead of libmicrohttpd and a database,
+ * and how they (and fuzz_webhook) check an answer.
  *
  * A request's headers and query arguments come from the fuzz input: this
  * file defines MHD_lookup_connection_value itself, and the executable's

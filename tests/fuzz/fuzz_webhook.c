@@ -5,7 +5,9 @@
  * mode (https only). An accepted webhook must satisfy what the rest of
  * herald relies on: a stored URL that validate_url accepts in the same
  * mode, the documented ranges, events and headers as valid JSON text, a
- * secret; a refused one must say why, in UTF-8 (the API answers with it). */
+ * secret; a refused one must answer as the API does (resp_verr): a 422
+ * error in the API's one shape, in UTF-8, that says why; where the
+ * verdict's field and message are valid UTF-8 already, exactly them. */
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include "api/jsonspan.h"
 #include "api/validate.h"
 #include "core/config.h"
+#include "fake_api.h"
 #include "store/store.h"
 
 static struct herald_config dev, strict;
@@ -45,6 +48,26 @@ static void check(const struct store_webhook *w, const struct herald_config *cfg
         abort();
 }
 
+/* The answer to a refused body, as the handlers send it. */
+static void check_refusal(const struct verr *e)
+{
+    struct api_resp rs = {0};
+    resp_verr(&rs, e);
+    char field[sizeof e->field];
+    fake_check_error(&rs, field, sizeof field); /* shape, UTF-8, a message */
+    if (rs.status != HTTP_UNPROCESSABLE)
+        abort();
+    cJSON *doc = fake_answer_json(&rs);
+    const cJSON *msg =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "error"), "message");
+    if (utf8_valid(e->field, strlen(e->field)) && strcmp(field, e->field) != 0)
+        abort();
+    if (utf8_valid(e->message, strlen(e->message)) && strcmp(msg->valuestring, e->message) != 0)
+        abort();
+    cJSON_Delete(doc);
+    resp_release(&rs);
+}
+
 static void apply(const cJSON *body, bool from_form, const struct herald_config *cfg)
 {
     struct webhook_ctx ctx = {.cfg = cfg, .type_known = known, .now = 1700000000000LL};
@@ -57,11 +80,10 @@ static void apply(const cJSON *body, bool from_form, const struct herald_config 
         struct verr e2 = {0};
         if (webhook_apply(body, from_form, false, &ctx, &w, &e2))
             check(&w, cfg);
-        else if (!e2.field[0] && !e2.message[0])
-            abort();
-    } else if (!e.message[0] || !utf8_valid(e.message, strlen(e.message)) ||
-               !utf8_valid(e.field, strlen(e.field))) {
-        abort(); /* the answer is {"error":{"message","field"}}, in UTF-8 */
+        else
+            check_refusal(&e2);
+    } else {
+        check_refusal(&e);
     }
     store_webhook_release(&w);
 }

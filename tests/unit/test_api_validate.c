@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "api/form.h"
+#include "api/http.h"
 #include "api/validate.h"
 #include "core/config.h"
 #include "sign/sign.h"
@@ -574,12 +575,27 @@ static void test_utf8_and_text(void **state)
     char cut[] = "field \"caf\xC3\" and \xF0\x9F\x98 \xE2\x82\xAC\xFF";
     utf8_scrub(cut);
     assert_string_equal(cut, "field \"caf\" and  \xE2\x82\xAC");
+    /* So does an error answer that quotes a name cut inside one: the
+     * message's cut at 64 bytes and the field's at sizeof e.field. */
     struct verr e;
-    char name[80];
-    snprintf(name, sizeof name, "%063d\xC3\xA9", 0); /* 65 bytes, cut at 64 */
-    verr_set(&e, name, "unknown field %.64s", name);
-    assert_true(utf8_valid(e.message, strlen(e.message)));
-    assert_int_equal(strlen(e.message), strlen("unknown field ") + 63);
+    char name[80], longer[120];
+    snprintf(name, sizeof name, "%063d\xC3\xA9", 0);     /* 65 bytes, cut at 64 */
+    snprintf(longer, sizeof longer, "%094d\xC3\xA9", 0); /* 96 bytes, cut at 95 */
+    verr_set(&e, longer, "unknown field %.64s", name);
+    struct api_resp rs = {0};
+    resp_verr(&rs, &e);
+    assert_int_equal(rs.status, 422);
+    assert_true(utf8_valid(rs.body, rs.len));
+    cJSON *doc = cJSON_ParseWithLength(rs.body, rs.len);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(doc, "error");
+    const char *msg = cJSON_GetObjectItemCaseSensitive(err, "message")->valuestring;
+    const char *field = cJSON_GetObjectItemCaseSensitive(err, "field")->valuestring;
+    assert_int_equal(strlen(msg), strlen("unknown field ") + 63);
+    assert_int_equal(strncmp(msg, "unknown field 000", 17), 0);
+    assert_int_equal(strlen(field), 94);
+    assert_int_equal(strspn(field, "0"), 94);
+    cJSON_Delete(doc);
+    resp_release(&rs);
     assert_true(validate_text("\xC3\xA9\xC3\xA9", "name", 1, 2, false, &e));
     assert_false(validate_text("\xC3\xA9\xC3\xA9\xC3\xA9", "name", 1, 2, false, &e));
     assert_false(validate_text("a\nb", "name", 1, 10, false, &e));
