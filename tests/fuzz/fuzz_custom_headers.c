@@ -33,6 +33,7 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "dispatch/send.h"
+#include "fuzz_input.h"
 #include "store/store.h"
 
 #define CUSTOM_MAX 64      /* MAX_CUSTOM_HEADERS in send.c */
@@ -209,11 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    char *text = malloc(size);
-    if (!text)
-        abort();
-    memcpy(text, data + 1, size - 1);
-    text[size - 1] = '\0';
+    char *text = fuzz_cstr(data + 1, size - 1);
     struct store_webhook w;
     memset(&w, 0, sizeof w);
     w.url = "https://example.com/hook";

@@ -17,23 +17,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_input.h"
 #include "herald/verify.h"
 #include "sign/dialect.h"
-
-static char *field(const uint8_t **p, const uint8_t *end)
-{
-    const uint8_t *q = *p;
-    while (q < end && *q)
-        q++;
-    size_t n = (size_t)(q - *p);
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p = q < end ? q + 1 : q;
-    return s;
-}
 
 struct hdrs {
     const char *sig, *ts;
@@ -68,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&now, data + 1, 8);
     memcpy(&tolerance, data + 9, 8);
     const uint8_t *p = data + 17, *end = data + size;
-    char *secret = field(&p, end), *sig = field(&p, end), *ts = field(&p, end);
+    char *secret = fuzz_field(&p, end), *sig = fuzz_field(&p, end), *ts = fuzz_field(&p, end);
     size_t body_len = (size_t)(end - p);
     char *body = malloc(body_len ? body_len : 1);
     if (!body)

@@ -10,24 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "herald/verify.h"
 #include "sign/sign.h"
-
-/* The next NUL-separated field of [*p, end), copied into a new string. */
-static char *field(const uint8_t **p, const uint8_t *end)
-{
-    const uint8_t *q = *p;
-    while (q < end && *q)
-        q++;
-    size_t n = (size_t)(q - *p);
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p = q < end ? q + 1 : q;
-    return s;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(&now, data, 8);
     memcpy(&tolerance, data + 8, 8);
     const uint8_t *p = data + 16, *end = data + size;
-    char *secret = field(&p, end), *id = field(&p, end), *ts = field(&p, end),
-         *sigs = field(&p, end);
+    char *secret = fuzz_field(&p, end), *id = fuzz_field(&p, end), *ts = fuzz_field(&p, end),
+         *sigs = fuzz_field(&p, end);
     size_t body_len = (size_t)(end - p);
     char *body = malloc(body_len ? body_len : 1);
     if (!body)

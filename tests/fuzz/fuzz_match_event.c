@@ -21,6 +21,7 @@
 
 #include "api/validate.h"
 #include "core/match.h"
+#include "fuzz_input.h"
 
 /* match.h's rule for one pattern. */
 static bool covers(const char *pattern, const char *type)
@@ -50,24 +51,11 @@ static bool reference(const cJSON *doc, const char *type, const char **strings, 
     return hit;
 }
 
-static char *field(const uint8_t **p, const uint8_t *end)
-{
-    const uint8_t *q = memchr(*p, '\0', (size_t)(end - *p));
-    size_t n = (size_t)((q ? q : end) - *p);
-    char *s = malloc(n + 1);
-    if (!s)
-        abort();
-    memcpy(s, *p, n);
-    s[n] = '\0';
-    *p = q ? q + 1 : end;
-    return s;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *p = data, *end = data + size;
-    char *type = field(&p, end);
-    char *json = field(&p, end);
+    char *type = fuzz_field(&p, end);
+    char *json = fuzz_field(&p, end);
     cJSON *doc = cJSON_Parse(json);
     size_t max = doc ? (size_t)cJSON_GetArraySize(doc) : 0;
     const char **strings = malloc((max ? max : 1) * sizeof *strings);

@@ -23,6 +23,7 @@
 
 #include "cli/verify_request.h"
 #include "core/buf.h"
+#include "fuzz_input.h"
 #include "herald/verify.h"
 #include "sign/dialect.h"
 
@@ -100,11 +101,7 @@ static bool same(const char *a, const char *b)
 
 static void compare_standard(const struct saved_headers *h, const char *in, size_t size)
 {
-    char *s = malloc(size + 1);
-    if (!s)
-        abort();
-    memcpy(s, in, size);
-    s[size] = '\0';
+    char *s = fuzz_cstr(in, size);
     struct verify_request r = {0};
     long lines = verify_parse_request(s, size, &r) ? well_formed_lines(in, in + (r.body - s)) : -1;
     if (lines >= 0 && lines <= SAVED_HEADERS_MAX) {
@@ -163,10 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* Exactly size bytes, no NUL after them: cli_verify's buffer has one,
      * but the parser is given a length and must not need it. */
-    char *in = malloc(size ? size : 1);
-    if (!in)
-        return 0;
-    memcpy(in, data, size);
+    char *in = fuzz_copy(data, size);
     struct saved_headers h;
     saved_headers_parse(&h, in, size);
     const char *nul = memchr(in, '\0', size);

@@ -26,6 +26,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "dispatch/send.h"
+#include "fuzz_input.h"
 #include "store/store.h"
 
 #define HEADER_LINES_MAX 200 /* MAX_RESPONSE_HEADERS in send.c */
@@ -40,10 +41,7 @@ struct model {
 
 static void on_header(struct attempt *a, struct model *m, const uint8_t *p, size_t n, bool *stop)
 {
-    char *line = malloc(n ? n : 1);
-    if (!line)
-        abort();
-    memcpy(line, p, n);
+    char *line = fuzz_copy(p, n);
     int64_t before = clock_now_ms();
     size_t rc = attempt_on_header(line, 1, n, a);
     int64_t after = clock_now_ms();
@@ -73,10 +71,7 @@ static void on_header(struct attempt *a, struct model *m, const uint8_t *p, size
 static void on_body(struct attempt *a, const struct herald_config *cfg, struct model *m,
                     const uint8_t *p, size_t n, bool *stop)
 {
-    char *chunk = malloc(n ? n : 1);
-    if (!chunk)
-        abort();
-    memcpy(chunk, p, n);
+    char *chunk = fuzz_copy(p, n);
     size_t keep_before = m->seen < cfg->response_keep ? m->seen : cfg->response_keep;
     size_t add = n < cfg->response_keep - keep_before ? n : cfg->response_keep - keep_before;
     memcpy(m->body + keep_before, p, add);
