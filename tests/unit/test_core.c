@@ -4,8 +4,11 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/catalog.h"
@@ -63,6 +66,58 @@ static void test_id_same_millisecond_in_order(void **state)
     /* A later millisecond starts over from fresh bits. */
     id_new(cur, "evt", 1700000000501);
     assert_true(strcmp(prev, cur) < 0);
+}
+
+/* clock_format writes its digits by hand: it must agree with strftime on
+ * every field, across leap days, year ends, negative times and the
+ * clamped years. */
+static void test_clock_format_agrees_with_strftime(void **state)
+{
+    (void)state;
+    const int64_t day = 86400000;
+    const int64_t fixed[] = {0,
+                             -1,
+                             1,
+                             951782400000 /* 2000-02-29 */,
+                             4102444799999 /* 2099-12-31 23:59:59.999 */,
+                             253402300799999 /* 9999-12-31 */,
+                             -62135596800000 /* year 1 */};
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        int64_t ms;
+        if (i < (int)(sizeof fixed / sizeof fixed[0])) {
+            ms = fixed[i];
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ms = (int64_t)(x % (uint64_t)(12000 * 365LL * day)) - 2000 * 365LL * day;
+        }
+        char got[32], want[40];
+        clock_format(ms, got);
+        time_t secs = (time_t)(ms / 1000);
+        int64_t frac = ms % 1000;
+        if (frac < 0) {
+            frac += 1000;
+            secs -= 1;
+        }
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+            continue; /* clamped: checked below */
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%03dZ", (int)frac);
+        if (tm.tm_year + 1900 < 1000) { /* strftime does not pad %Y */
+            char padded[40];
+            snprintf(padded, sizeof padded, "%04d%s", tm.tm_year + 1900, strchr(want, '-'));
+            memcpy(want, padded, sizeof padded);
+        }
+        assert_string_equal(got, want);
+    }
+    char out[32];
+    clock_format(300000000000000, out); /* year 11476: clamped */
+    assert_memory_equal(out, "9999-", 5);
+    assert_int_equal(strlen(out), 24);
 }
 
 static void test_clock_roundtrip(void **state)
@@ -266,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_id_layout_and_order),
         cmocka_unit_test(test_id_same_millisecond_in_order),
         cmocka_unit_test(test_clock_roundtrip),
+        cmocka_unit_test(test_clock_format_agrees_with_strftime),
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_match),
         cmocka_unit_test(test_cidr),
