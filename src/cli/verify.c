@@ -1,7 +1,9 @@
 /* verify.c — `herald verify --secret whsec_… < request`: checks one saved
  * HTTP request (request line, headers, blank line, body) the way a receiver
  * would, and says why it fails when it does. --scheme checks a signature
- * dialect (herald/verify.h) instead of Standard Webhooks. */
+ * dialect (herald/verify.h) instead of Standard Webhooks; both read the
+ * request through the one parser of verify_request.h, which says its
+ * rules. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,78 +17,75 @@
 #include "core/util.h"
 #include "herald/verify.h"
 
-bool verify_parse_request(char *text, size_t len, struct verify_request *r)
+/* The LF ending the line that starts at p, within [p, end), or NULL when
+ * none does; *line_end is set past the line's last byte (a CR before the
+ * LF is not part of the line). */
+static char *next_line(char *p, char *end, char **line_end)
 {
-    char *p = text, *end = text + len;
-    bool first = true;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            return false;
-        char *line_end = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-        *line_end = '\0';
-        if (line_end == p) {
-            r->body = nl + 1;
-            r->body_len = (size_t)(end - (nl + 1));
-            return true;
-        }
-        char *colon = strchr(p, ':');
-        if (!first && colon) {
-            *colon = '\0';
-            char *v = colon + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            if (strcasecmp(p, "webhook-id") == 0)
-                r->id = v;
-            else if (strcasecmp(p, "webhook-timestamp") == 0)
-                r->timestamp = v;
-            else if (strcasecmp(p, "webhook-signature") == 0)
-                r->signature = v;
-        }
-        first = false;
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl)
+        *line_end = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
+    return nl;
+}
+
+/* Keeps the header line [line, end), or counts it as junk or as one past
+ * the cap (verify_request.h says why each). */
+static void take_header(struct verify_request *r, char *line, char *end)
+{
+    size_t len = (size_t)(end - line);
+    char *colon = memchr(line, ':', len);
+    if (!colon || memchr(line, '\0', len)) {
+        r->skipped++;
+        return;
+    }
+    if (r->n == VERIFY_REQUEST_HEADERS_MAX) {
+        r->dropped++;
+        return;
+    }
+    *colon = '\0';
+    *end = '\0';
+    char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    r->name[r->n] = line;
+    r->value[r->n++] = v;
+}
+
+bool verify_request_parse(struct verify_request *r, char *text, size_t len)
+{
+    r->n = r->skipped = r->dropped = 0;
+    r->body = NULL;
+    r->body_len = 0;
+    /* First find the header block, [head, blank), touching nothing, so a
+     * text without one is left as it was. */
+    char *p = text, *end = text + len, *head = NULL, *line_end = NULL, *nl;
+    while ((nl = next_line(p, end, &line_end))) {
+        if (line_end == p && head)
+            break; /* the blank line */
+        if (line_end > p && !head)
+            head = nl + 1; /* after the request line, which is not read */
         p = nl + 1;
     }
-    return false;
-}
-
-void saved_headers_parse(struct saved_headers *h, const char *text, size_t len)
-{
-    h->copy = xstrndup(text, len);
-    h->n = 0;
-    char *p = strchr(h->copy, '\n'); /* skip the request line */
-    while (p && h->n < SAVED_HEADERS_MAX) {
-        char *line = p + 1, *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        size_t l = strlen(line);
-        if (l && line[l - 1] == '\r')
-            line[--l] = '\0';
-        char *colon = strchr(line, ':');
-        if (l == 0 || !colon)
-            break; /* the blank line: the body follows */
-        *colon = '\0';
-        char *v = colon + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        h->name[h->n] = line;
-        h->value[h->n++] = v;
-        p = nl;
+    if (!nl)
+        return false;
+    char *blank = p, *body = nl + 1;
+    /* Every line of the block ends in an LF: blank starts a line. */
+    for (p = head; p < blank; p = nl + 1) {
+        nl = next_line(p, blank, &line_end);
+        take_header(r, p, line_end);
     }
+    r->body = body;
+    r->body_len = (size_t)(end - body);
+    return true;
 }
 
-const char *saved_header(void *ctx, const char *name)
+const char *verify_request_header(void *ctx, const char *name)
 {
-    const struct saved_headers *h = ctx;
-    for (size_t i = 0; i < h->n; i++)
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
+    const struct verify_request *r = ctx;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcasecmp(r->name[i], name) == 0)
+            return r->value[i];
     return NULL;
-}
-
-void saved_headers_release(struct saved_headers *h)
-{
-    free(h->copy);
-    h->copy = NULL;
 }
 
 int cli_verify(int argc, char **argv)
@@ -137,36 +136,27 @@ int cli_verify(int argc, char **argv)
             buf_release(&in);
             return 1;
         }
-    struct verify_request r = {0};
-    struct saved_headers h = {0};
+    struct verify_request r;
     int status = 1;
-    if (in.data && o.scheme != HERALD_SCHEME_STANDARD)
-        saved_headers_parse(&h, in.data, in.len); /* before the parse below cuts it up */
-    if (!in.data || !verify_parse_request(in.data, in.len, &r)) {
+    if (!in.data || !verify_request_parse(&r, in.data, in.len)) {
         fputs("herald verify: could not find the headers and body (need a blank line)\n", stderr);
         goto out;
     }
-    int64_t now = (int64_t)time(NULL);
-    if (o.scheme != HERALD_SCHEME_STANDARD) {
-        o.now = now;
-        o.tolerance = tolerance;
-        int drc = herald_verify_request(secret, &o, saved_header, &h, r.body, r.body_len);
-        printf("%s\n", herald_verify_strerror(drc));
-        status = drc == HERALD_VERIFY_OK ? 0 : 1;
-        goto out;
-    }
-    if (tolerance == 0) {
-        /* Judge the signature only: pretend now is the request's own time. */
-        tolerance = 1;
-        if (r.timestamp)
-            now = strtoll(r.timestamp, NULL, 10);
-    }
-    int rc =
-        herald_verify(secret, r.id, r.timestamp, r.signature, r.body, r.body_len, now, tolerance);
+    if (r.skipped)
+        fprintf(stderr, "herald verify: skipped %zu header line(s) without a colon or with a NUL\n",
+                r.skipped);
+    if (r.dropped)
+        fprintf(stderr, "herald verify: read the first %d headers only, %zu more ignored\n",
+                VERIFY_REQUEST_HEADERS_MAX, r.dropped);
+    /* One call for every scheme: the standard one reads webhook-id,
+     * webhook-timestamp and webhook-signature through the same lookup the
+     * dialects use, and takes tolerance 0 as "judge the signature only". */
+    o.now = (int64_t)time(NULL);
+    o.tolerance = tolerance;
+    int rc = herald_verify_request(secret, &o, verify_request_header, &r, r.body, r.body_len);
     printf("%s\n", herald_verify_strerror(rc));
     status = rc == HERALD_VERIFY_OK ? 0 : 1;
 out:
-    saved_headers_release(&h);
     buf_release(&in);
     return status;
 }
