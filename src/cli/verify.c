@@ -4,6 +4,7 @@
  * dialect (herald/verify.h) instead of Standard Webhooks; both read the
  * request through the one parser of verify_request.h, which says its
  * rules. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,13 @@ int cli_verify(int argc, char **argv)
             buf_release(&in);
             return 1;
         }
+    /* A read that failed part way (EIO, a directory given as stdin) would
+     * otherwise be judged as the request it cut short. */
+    if (ferror(stdin)) {
+        fprintf(stderr, "herald verify: cannot read the request: %s\n", strerror(errno));
+        buf_release(&in);
+        return 1;
+    }
     struct verify_request r;
     int status = 1;
     if (!in.data || !verify_request_parse(&r, in.data, in.len)) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -81,12 +82,11 @@ static int temp_file(void)
     return fd;
 }
 
-/* Runs `herald verify --tolerance 0` on the request in b (saved signatures
- * stay valid), in the standard mode or with --scheme github. */
-static void run_verify(const struct buf *b, bool github, struct outcome *o)
+/* Runs `herald verify --tolerance 0` with in as its stdin (saved
+ * signatures stay valid), in the standard mode or with --scheme github. */
+static void run_verify_fd(int in, bool github, struct outcome *o)
 {
-    int in = temp_file(), out = temp_file(), err = temp_file();
-    assert_int_equal(pwrite(in, b->data, b->len, 0), (ssize_t)b->len);
+    int out = temp_file(), err = temp_file();
     char *argv[] = {"verify", "--secret", github ? GITHUB_SECRET : STANDARD_SECRET, "--tolerance",
                     "0",      "--scheme", github ? "github" : "standard",           NULL};
     fflush(stdout);
@@ -107,6 +107,14 @@ static void run_verify(const struct buf *b, bool github, struct outcome *o)
     close(in);
     slurp(out, o->out, sizeof o->out);
     slurp(err, o->err, sizeof o->err);
+}
+
+/* The same on the request in b. */
+static void run_verify(const struct buf *b, bool github, struct outcome *o)
+{
+    int in = temp_file();
+    assert_int_equal(pwrite(in, b->data, b->len, 0), (ssize_t)b->len);
+    run_verify_fd(in, github, o);
 }
 
 /* Both modes on b: each must give status (0 verified, 1 not). */
@@ -314,6 +322,20 @@ static void test_too_many_headers(void **state)
     buf_release(&b);
 }
 
+/* A read that fails (here: a directory as stdin, EISDIR) is an error of
+ * its own, not an empty or cut request judged as if whole. */
+static void test_unreadable_input_is_refused(void **state)
+{
+    (void)state;
+    int dir = open("/", O_RDONLY | O_DIRECTORY);
+    assert_true(dir >= 0);
+    struct outcome o;
+    run_verify_fd(dir, false, &o);
+    assert_int_equal(o.status, 1);
+    assert_string_equal(o.out, "");
+    assert_non_null(strstr(o.err, "cannot read the request"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_repeated_header_first_counts),
         cmocka_unit_test(test_body_with_nul_verifies),
         cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_unreadable_input_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
