@@ -272,12 +272,8 @@ static bool is_tchar(unsigned char c)
 
 static bool header_name_forbidden(const char *name)
 {
-    static const char *const exact[] = {
-        "connection", "keep-alive",     "transfer-encoding", "te",         "trailer", "upgrade",
-        "host",       "content-length", "content-type",      "user-agent", "expect"};
-    for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
-        if (strcasecmp(name, exact[i]) == 0)
-            return true;
+    if (sign_header_herald_sets(name))
+        return true;
     if (strncasecmp(name, "proxy-", 6) == 0 || strncasecmp(name, "webhook-", 8) == 0)
         return true;
     return strcasestr(name, "signature") != NULL;
@@ -311,6 +307,10 @@ static bool check_header(const cJSON *it, const cJSON *obj, struct verr *e)
             return verr_set(e, "headers", "header %s must be printable ASCII without CR or LF",
                             name);
     }
+    /* HTTP drops the blanks around a value (RFC 9110 §5.5), and so does the
+     * sender: a value stored with them would not be the one sent. */
+    if (v[0] == ' ' || v[vn - 1] == ' ')
+        return verr_set(e, "headers", "header %s must not start or end with a space", name);
     return true;
 }
 
@@ -350,18 +350,14 @@ out:
 
 bool validate_dialect_header(const char *name, const char *field, struct verr *e)
 {
-    static const char *const herald_sets[] = {
-        "content-type", "content-length",    "user-agent", "host",    "expect", "connection",
-        "keep-alive",   "transfer-encoding", "te",         "trailer", "upgrade"};
     size_t n = strlen(name);
     if (n == 0 || n > SIGN_HEADER_NAME_MAX)
         return verr_set(e, field, "%s must be 1 to %d characters", field, SIGN_HEADER_NAME_MAX);
     for (size_t i = 0; i < n; i++)
         if (!is_tchar((unsigned char)name[i]))
             return verr_set(e, field, "%s must be an HTTP header name (RFC 9110 token)", field);
-    for (size_t i = 0; i < ARRAY_SIZE(herald_sets); i++)
-        if (strcasecmp(name, herald_sets[i]) == 0)
-            return verr_set(e, field, "%s must not be %s", field, name);
+    if (sign_header_herald_sets(name))
+        return verr_set(e, field, "%s must not be %s", field, name);
     if (strncasecmp(name, "proxy-", 6) == 0 || strncasecmp(name, "webhook-", 8) == 0)
         return verr_set(e, field, "%s must not start with proxy- or webhook-", field);
     return true;

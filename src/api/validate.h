@@ -88,7 +88,8 @@ bool validate_url(const char *url, const struct herald_config *cfg, struct verr 
  * Content-Length, Content-Type, Expect, Proxy-*), nor User-Agent (herald
  * sends its own, and the sender drops a custom one), nor signature headers
  * (webhook-*, anything containing "signature"); values are 1–1024
- * printable ASCII characters (no CR, LF or other control characters). When
+ * printable ASCII characters (no CR, LF or other control characters) that
+ * neither start nor end with a space (the sender would drop it). When
  * from_form is set, v may also be a string holding such an object as JSON
  * text. On success *out_json is a new compact JSON object text (free()). */
 bool validate_headers(const cJSON *v, bool from_form, struct verr *e, char **out_json);

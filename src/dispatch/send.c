@@ -133,27 +133,16 @@ static bool header_value_ok(const char *s)
     return true;
 }
 
-/* Headers herald sets itself, and hop-by-hop ones a customer must not set. */
+/* Headers herald sets itself, and hop-by-hop ones a customer must not set:
+ * the API's list (sign_header_herald_sets), the Standard Webhooks headers
+ * and the proxy ones. A stored row is trusted beyond that (the API checked
+ * it), so this is the floor a hand-edited row cannot go under. */
 static bool header_reserved(const char *name)
 {
-    static const char *const reserved[] = {
-        "content-type",
-        "content-length",
-        "user-agent",
-        "webhook-id",
-        "webhook-timestamp",
-        "webhook-signature",
-        "host",
-        "expect",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authorization",
-        "proxy-connection",
-    };
+    static const char *const reserved[] = {"webhook-id", "webhook-timestamp", "webhook-signature",
+                                           "proxy-authorization", "proxy-connection"};
+    if (sign_header_herald_sets(name))
+        return true;
     for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
         if (strcasecmp(name, reserved[i]) == 0)
             return true;

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/util.h"
 #include "sign/dialect.h"
@@ -43,6 +44,17 @@ const char *sign_scheme_default_header(enum sign_scheme s)
 const char *sign_scheme_default_ts_header(enum sign_scheme s)
 {
     return (size_t)s < ARRAY_SIZE(schemes) ? schemes[s].ts_header : NULL;
+}
+
+bool sign_header_herald_sets(const char *name)
+{
+    static const char *const names[] = {
+        "content-type", "content-length",    "user-agent", "host",    "expect", "connection",
+        "keep-alive",   "transfer-encoding", "te",         "trailer", "upgrade"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    return false;
 }
 
 bool sign_dialect_secret_valid(const char *s)

@@ -55,6 +55,15 @@ const char *sign_scheme_default_header(enum sign_scheme s);
  * timestamped-hex (stripe carries its timestamp inside the signature). */
 const char *sign_scheme_default_ts_header(enum sign_scheme s);
 
+/* True for the headers herald sets on every request it sends
+ * (Content-Type, Content-Length, User-Agent, Host, Expect) and those that
+ * frame the message or belong to the connection (Connection, Keep-Alive,
+ * Transfer-Encoding, TE, Trailer, Upgrade), in any case: neither a
+ * webhook's custom headers nor a dialect's header names may take them.
+ * The one list the API's checks and the sender share, so that what the
+ * API accepts is what goes out. */
+bool sign_header_herald_sets(const char *name);
+
 /* True when s is acceptable as a dialect secret (see above). */
 bool sign_dialect_secret_valid(const char *s);
 

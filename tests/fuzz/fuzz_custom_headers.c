@@ -160,19 +160,27 @@ static void check_custom(const struct send_target *t, const cJSON *doc)
     free(obj);
 }
 
-/* What the API accepts is sent whole, but for the scheme's header names
- * (which webhook_apply, not validate_headers, keeps apart). */
+/* What the API accepts is sent whole and as stored, name for name and
+ * value for value, in order, but for the scheme's header names (which
+ * webhook_apply, not validate_headers, keeps apart). */
 static void check_accepted(const struct send_target *t, const cJSON *doc)
 {
     struct verr e;
     char *json = NULL;
     if (!cJSON_IsObject(doc) || !validate_headers(doc, false, &e, &json))
         return;
-    size_t want = 0;
-    for (const cJSON *m = doc->child; m; m = m->next)
-        want +=
-            strcasecmp(m->string, t->sig_header) != 0 && strcasecmp(m->string, t->ts_header) != 0;
-    if (t->n_custom != want)
+    char name[NAME_MAX_LEN + 1], value[VALUE_MAX_LEN + 1];
+    size_t i = 0;
+    for (const cJSON *m = doc->child; m; m = m->next) {
+        if (strcasecmp(m->string, t->sig_header) == 0 || strcasecmp(m->string, t->ts_header) == 0)
+            continue;
+        if (i == t->n_custom)
+            abort(); /* accepted, not sent */
+        check_line(t, i++, name, value);
+        if (strcmp(name, m->string) != 0 || strcmp(value, m->valuestring) != 0)
+            abort(); /* sent other than stored */
+    }
+    if (i != t->n_custom)
         abort();
     free(json);
 }

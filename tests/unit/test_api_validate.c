@@ -193,6 +193,11 @@ static void test_headers(void **state)
         "{\"Webhook-Signature\":\"v1,x\"}",
         "{\"X-Hub-Signature-256\":\"x\"}",
         "{\"X-A\":\"1\",\"x-a\":\"2\"}",
+        /* Blanks around a value are not part of it (RFC 9110): stored, they
+         * would not be what is sent. */
+        "{\"X-A\":\" \"}",
+        "{\"X-A\":\" x\"}",
+        "{\"X-A\":\"x \"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&e, 0, sizeof e);
