@@ -125,9 +125,10 @@ int json_put_string(struct buf *b, const char *s);
 /* Answers with no body (204). */
 void resp_empty(struct api_resp *rs, int status);
 
-/* Answers an error. field may be NULL or "". Bytes of the message and
- * field that are not well-formed UTF-8 are dropped (utf8_scrub), so
- * callers may quote client input cut anywhere. */
+/* Answers an error. field may be NULL or "" (the answer then names no
+ * field). Bytes of the message and field that are not well-formed UTF-8
+ * are dropped (utf8_scrub), so callers may quote client input cut
+ * anywhere; a field left empty by that is left out too. */
 void resp_error(struct api_resp *rs, int status, const char *code, const char *field,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

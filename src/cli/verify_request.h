@@ -37,10 +37,11 @@
  *    hold several in one value (space-separated "v1,…" entries in
  *    webhook-signature, ",v1=…" in a Stripe-style header), and herald
  *    sends each header once; a repeat comes from a proxy or an edit. The
- *    first is what most receivers would have read: herald listen
- *    (libmicrohttpd's lookup), Python's http.server and email.message,
- *    Go's Header.Get and Flask all answer the first. An empty first value
- *    counts too: it is missing, whatever follows.
+ *    first is what herald listen (libmicrohttpd's lookup), Python's
+ *    http.server and email.message and Go's Header.Get answer; WSGI
+ *    servers (Flask's among them) and Node join the repeats with commas
+ *    instead. An empty first value counts too: it is missing, whatever
+ *    follows.
  *  - At most VERIFY_REQUEST_HEADERS_MAX headers are kept; the ones after
  *    those are counted in dropped and not looked up (a header first seen
  *    there is missing), but the body is still found behind them.

@@ -136,7 +136,8 @@ void attempt_configure_request(struct attempt *a, CURL *easy);
  * after a 2xx status: the receiver did answer), "http" for any other status
  * (3xx included, redirects are never followed), else the transport class:
  * timeout, connect, dns, tls, blocked, reset, too_large, protocol, error.
- * retry_after_ms is kept only for 429 and 503. */
+ * retry_after_ms is kept only for 429 and 503. easy may be NULL (nothing
+ * was performed): the response code is then 0. */
 void attempt_finish(struct attempt *a, CURL *easy, CURLcode rc, int64_t ended_mono);
 
 /* Parses the value of a Retry-After header, v[0..n) (no NUL needed;

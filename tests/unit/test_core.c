@@ -104,7 +104,7 @@ static void test_clock_format_agrees_with_strftime(void **state)
         struct tm tm;
         gmtime_r(&secs, &tm);
         if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
-            continue; /* clamped: checked below */
+            continue; /* clamped: checked after the loop */
         size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(want + n, sizeof want - n, ".%03dZ", (int)frac);
         if (tm.tm_year + 1900 < 1000) { /* strftime does not pad %Y */
@@ -117,6 +117,9 @@ static void test_clock_format_agrees_with_strftime(void **state)
     char out[32];
     clock_format(300000000000000, out); /* year 11476: clamped */
     assert_memory_equal(out, "9999-", 5);
+    assert_int_equal(strlen(out), 24);
+    clock_format(-70000000000000, out); /* year -249: clamped */
+    assert_memory_equal(out, "0000-", 5);
     assert_int_equal(strlen(out), 24);
 }
 
