@@ -22,10 +22,6 @@
 #endif
 
 #define FORM_TYPE "application/x-www-form-urlencoded"
-#define MAX_CUSTOM_HEADERS 64
-#define MAX_HEADER_NAME 128
-#define MAX_HEADER_VALUE 4096
-#define MAX_RESPONSE_HEADERS 200   /* response header lines before the cut */
 #define REQUEST_HEADERS_CAP 65536  /* the log's copy of what was sent */
 #define CHAT_BODY_CAP (256 * 1024) /* a chat message is bounded by its layout */
 
@@ -113,7 +109,7 @@ static void buf_reuse(struct buf *b, size_t cap)
 static bool header_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > MAX_HEADER_NAME)
+    if (n == 0 || n > SEND_HEADER_NAME_MAX)
         return false;
     for (; *s; s++) /* RFC 9110 token characters */
         if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
@@ -123,7 +119,7 @@ static bool header_name_ok(const char *s)
 
 static bool header_value_ok(const char *s)
 {
-    if (strlen(s) > MAX_HEADER_VALUE)
+    if (strlen(s) > SEND_HEADER_VALUE_MAX)
         return false;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -177,14 +173,14 @@ static void target_add_header(struct send_target *t, struct buf *json, const cha
 static void target_load_headers(struct send_target *t, const char *text)
 {
     struct buf json;
-    buf_init(&json, (MAX_HEADER_NAME + MAX_HEADER_VALUE) * 6 * MAX_CUSTOM_HEADERS);
+    buf_init(&json, (SEND_HEADER_NAME_MAX + SEND_HEADER_VALUE_MAX) * 6 * SEND_CUSTOM_HEADERS_MAX);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     if (cJSON_IsObject(root)) {
-        t->custom = xcalloc(MAX_CUSTOM_HEADERS, sizeof *t->custom);
+        t->custom = xcalloc(SEND_CUSTOM_HEADERS_MAX, sizeof *t->custom);
         const cJSON *h;
         cJSON_ArrayForEach(h, root)
         {
-            if (t->n_custom == MAX_CUSTOM_HEADERS)
+            if (t->n_custom == SEND_CUSTOM_HEADERS_MAX)
                 break;
             if (!cJSON_IsString(h) || !h->string || !header_name_ok(h->string) ||
                 header_reserved(h->string) || !header_value_ok(h->valuestring) ||
@@ -531,14 +527,14 @@ long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms)
     return ms < 0 ? 0 : (long)ms;
 }
 
-/* Counts header lines (cutting past MAX_RESPONSE_HEADERS) and keeps the
+/* Counts header lines (cutting past SEND_RESPONSE_HEADERS_MAX) and keeps the
  * Retry-After of the latest response; a new status line forgets it, so a
  * 1xx's does not count for the final answer. */
 size_t attempt_on_header(char *ptr, size_t size, size_t nitems, void *userdata)
 {
     struct attempt *a = userdata;
     size_t n = size * nitems;
-    if (++a->n_headers > MAX_RESPONSE_HEADERS) {
+    if (++a->n_headers > SEND_RESPONSE_HEADERS_MAX) {
         a->too_many_headers = true;
         return 0;
     }

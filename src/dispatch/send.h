@@ -19,6 +19,15 @@
 #include "sign/sign.h"
 #include "store/store.h"
 
+/* What the sender takes from a stored webhook's custom headers (a floor
+ * under the API's own, tighter caps: a hand-edited row beyond these is
+ * cut, not sent), and how many response header lines it reads before it
+ * ends the transfer. */
+#define SEND_CUSTOM_HEADERS_MAX 64
+#define SEND_HEADER_NAME_MAX 128
+#define SEND_HEADER_VALUE_MAX 4096
+#define SEND_RESPONSE_HEADERS_MAX 200
+
 /* One attempt in progress: the request herald sends and what came back. */
 struct attempt {
     /* request */
@@ -160,7 +169,7 @@ long attempt_parse_retry_after(const char *v, size_t n, int64_t now_ms);
  *
  * attempt_on_header (CURLOPT_HEADERFUNCTION) gets one header line (no NUL,
  * line end included) and returns size * nitems, or 0 past
- * MAX_RESPONSE_HEADERS (200) lines, setting a->too_many_headers. A status
+ * SEND_RESPONSE_HEADERS_MAX lines, setting a->too_many_headers. A status
  * line ("HTTP/…") resets a->retry_after_raw to -1; a Retry-After line sets
  * it to attempt_parse_retry_after() of its value at the current time. */
 size_t attempt_on_body(char *ptr, size_t size, size_t nmemb, void *userdata);

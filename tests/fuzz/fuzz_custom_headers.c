@@ -36,9 +36,9 @@
 #include "fuzz_input.h"
 #include "store/store.h"
 
-#define CUSTOM_MAX 64      /* MAX_CUSTOM_HEADERS in send.c */
-#define NAME_MAX_LEN 128   /* MAX_HEADER_NAME */
-#define VALUE_MAX_LEN 4096 /* MAX_HEADER_VALUE */
+#define CUSTOM_MAX SEND_CUSTOM_HEADERS_MAX
+#define NAME_MAX_LEN SEND_HEADER_NAME_MAX
+#define VALUE_MAX_LEN SEND_HEADER_VALUE_MAX
 
 static const char *const schemes[] = {"standard", "github", "stripe", "hex", "timestamped-hex"};
 

@@ -56,10 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *p = data + 17, *end = data + size;
     char *secret = fuzz_field(&p, end), *sig = fuzz_field(&p, end), *ts = fuzz_field(&p, end);
     size_t body_len = (size_t)(end - p);
-    char *body = malloc(body_len ? body_len : 1);
-    if (!body)
-        abort();
-    memcpy(body, p, body_len);
+    char *body = fuzz_copy(p, body_len);
     struct hdrs h = {sig, ts};
     struct herald_verify_options o = {.scheme = scheme, .now = now, .tolerance = tolerance};
     int rc = herald_verify_request(secret, &o, lookup, &h, body, body_len);

@@ -25,10 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *secret = fuzz_field(&p, end), *id = fuzz_field(&p, end), *ts = fuzz_field(&p, end),
          *sigs = fuzz_field(&p, end);
     size_t body_len = (size_t)(end - p);
-    char *body = malloc(body_len ? body_len : 1);
-    if (!body)
-        abort();
-    memcpy(body, p, body_len);
+    char *body = fuzz_copy(p, body_len);
 
     int rc = herald_verify(secret, id, ts, sigs, body, body_len, now, tolerance);
     if (rc > HERALD_VERIFY_OK || rc < HERALD_VERIFY_MISMATCH)

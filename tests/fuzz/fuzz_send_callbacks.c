@@ -29,7 +29,7 @@
 #include "fuzz_input.h"
 #include "store/store.h"
 
-#define HEADER_LINES_MAX 200 /* MAX_RESPONSE_HEADERS in send.c */
+#define HEADER_LINES_MAX SEND_RESPONSE_HEADERS_MAX
 #define RETRY_AFTER_CAP (100000000L * 1000)
 
 /* What the callbacks should have made of the chunks so far. */
