@@ -413,11 +413,12 @@ static void wait_threads_named(const char *comm, int n)
 }
 
 /* How many of this process's epoll sets hold a socket connected to
- * 127.0.0.1:port (read from /proc/self/fdinfo). Each sending thread waits
- * on a set of its own, so this counts the threads that hold the
- * connections. */
-static int epoll_sets_holding_peer(int port)
+ * 127.0.0.1:port (read from /proc/self/fdinfo), and in *socks how many
+ * such sockets they hold in all. Each sending thread waits on a set of its
+ * own, so this counts the threads that hold the connections. */
+static int epoll_sets_holding_peer(int port, int *socks)
 {
+    *socks = 0;
     DIR *dir = opendir("/proc/self/fd");
     assert_non_null(dir);
     int sets = 0;
@@ -436,17 +437,18 @@ static int epoll_sets_holding_peer(int port)
         if (!f)
             continue;
         char line[256];
-        bool holds = false;
-        while (!holds && fgets(line, sizeof line, f)) {
+        int held = 0;
+        while (fgets(line, sizeof line, f)) {
             int tfd;
             struct sockaddr_in a;
             socklen_t al = sizeof a;
-            holds = sscanf(line, "tfd: %d", &tfd) == 1 &&
+            held += sscanf(line, "tfd: %d", &tfd) == 1 &&
                     getpeername(tfd, (struct sockaddr *)&a, &al) == 0 && a.sin_family == AF_INET &&
                     ntohs(a.sin_port) == port;
         }
         fclose(f);
-        sets += holds;
+        sets += held > 0;
+        *socks += held;
     }
     closedir(dir);
     return sets;
@@ -520,13 +522,19 @@ static void hang_three(struct fixture *f, bool spill_always, int want_sets)
     struct dispatcher *d = NULL;
     assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
     dispatcher_wake(d);
+    /* A socket is connected a moment before its thread adds it to its
+     * epoll set (libcurl reports it after connect), so wait for all three
+     * to be in sets, not just connected. */
     int64_t end = clock_mono_ms() + DEADLINE_MS;
-    while (connections_to(r.port) < 3) {
+    int sets, socks;
+    while (sets = epoll_sets_holding_peer(r.port, &socks), socks < 3) {
         if (clock_mono_ms() > end)
-            fail_msg("%d of 3 connections opened in time", connections_to(r.port));
+            fail_msg("%d of 3 connections waited on in time (%d connected)", socks,
+                     connections_to(r.port));
         poll_pause();
     }
-    assert_int_equal(epoll_sets_holding_peer(r.port), want_sets);
+    assert_int_equal(sets, want_sets);
+    assert_int_equal(socks, 3);
     assert_int_equal(connections_to(r.port), 3); /* max_in_flight holds */
 
     receiver_unhang(&r); /* the hanging requests end, unanswered */
