@@ -2683,9 +2683,16 @@ static void sqlite_global_config(void)
 }
 
 /* The WAL's length when it first starts over: CHECKPOINT_RESTART_PAGES
- * frames of a 4 096-byte page (SQLite's default, which herald keeps) and
- * a 24-byte header each, after the file's 32-byte header. */
-#define WAL_PREFILL_BYTES ((sqlite3_int64)CHECKPOINT_RESTART_PAGES * (4096 + 24) + 32)
+ * frames of one page and a 24-byte header each, after the file's 32-byte
+ * header. The page size is read, not assumed: a database created by
+ * another tool may use other than SQLite's 4 096. */
+static sqlite3_int64 wal_prefill_bytes(sqlite3 *db)
+{
+    int64_t page = 0;
+    if (int_pragma(db, "PRAGMA page_size", &page) != 0 || page < 512 || page > 65536)
+        return 0;
+    return (sqlite3_int64)CHECKPOINT_RESTART_PAGES * (page + 24) + 32;
+}
 
 /* A fresh WAL (SQLite deletes it at a clean close) grows with every
  * commit until it first starts over, and each of those commits' fsyncs
@@ -2699,14 +2706,17 @@ static int sq_warm(struct store *s)
     struct sq *q = SQ(s);
     /* Never more than a quarter of the room left: on a nearly full disk
      * the commits need it more than they need speed. */
-    struct statvfs fs;
-    if (statvfs(q->path, &fs) != 0 ||
-        (sqlite3_int64)fs.f_bavail * (sqlite3_int64)fs.f_frsize < 4 * WAL_PREFILL_BYTES)
-        return 0;
     struct conn *c = conn_get(q);
+    sqlite3_int64 bytes = wal_prefill_bytes(c->db);
+    struct statvfs fs;
+    if (bytes == 0 || statvfs(q->path, &fs) != 0 ||
+        (sqlite3_int64)fs.f_bavail * (sqlite3_int64)fs.f_frsize < 4 * bytes) {
+        conn_put(q, c);
+        return 0;
+    }
     int rc = tx_begin(q, c);
     if (rc == 0) {
-        int frc = walbuf_prefill(c->db, WAL_PREFILL_BYTES);
+        int frc = walbuf_prefill(c->db, bytes);
         rc = tx_end(q, c, 0); /* nothing written: the lock was the point */
         if (rc == 0 && frc != SQLITE_OK && frc != SQLITE_NOTFOUND)
             rc = HERALD_EIO;

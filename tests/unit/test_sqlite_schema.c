@@ -334,6 +334,33 @@ static void test_result_finds_a_renumbered_row(void **state)
     store_close(s);
 }
 
+/* The WAL is filled at start to the length it first starts over at, in
+ * frames of the database's own page size: one created elsewhere with
+ * 1 024-byte pages gets a WAL of whole 1 024-byte frames (24-byte frame
+ * headers after a 32-byte file header), not a length worked out for
+ * SQLite's default 4 096. */
+static void test_wal_prefill_follows_the_page_size(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    exec(db, "PRAGMA page_size=1024; PRAGMA user_version=0; VACUUM");
+    assert_int_equal(int_query(db, "PRAGMA page_size"), 1024);
+    sqlite3_close(db);
+
+    char url[320], wal[320];
+    snprintf(url, sizeof url, "sqlite:%s", f->path);
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    struct store *s = NULL;
+    assert_int_equal(store_open(url, 2, &s), 0);
+    assert_int_equal(s->ops->warm(s), 0);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    assert_true(st.st_size > 1024 * 1024);
+    assert_int_equal((st.st_size - 32) % (1024 + 24), 0);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_result_finds_a_renumbered_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_is_checkpointed_in_the_background, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wal_prefill_follows_the_page_size, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
