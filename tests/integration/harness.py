@@ -37,6 +37,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -76,8 +77,34 @@ def herald_bin():
     raise SystemExit("HERALD_BIN is not set and no built herald was found")
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A port free on 127.0.0.1 right now (the kernel picks it)."""
+    """A port free on 127.0.0.1 right now, for a server started next.
+
+    Taken below the kernel's ephemeral range, at random: a port the kernel
+    handed out (bind to 0, or the local end of any outgoing connection,
+    such as herald's own to a receiver) can be handed out again to a test
+    running beside this one in the moment between this probe closing and
+    the server binding it, and the server then cannot listen."""
+    low = _ephemeral_low()
+    if low > 11024:
+        for _ in range(200):
+            port = random.randrange(low - 10000, low)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+            finally:
+                s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
