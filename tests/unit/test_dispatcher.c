@@ -30,11 +30,19 @@
 
 #define DEADLINE_MS 60000
 
+#define FIXTURE_RECEIVERS 4
+
+/* A test's dispatcher and receivers belong to the fixture, not to the
+ * test's stack: a failed assertion leaves the test at once, and teardown
+ * then stops what is still running before it closes the store, so one
+ * failure is reported as itself and the tests after it still run. */
 struct fixture {
     char dir[64];
     struct store *s;
     struct herald_config cfg;
     char account[HERALD_ID_MAX];
+    struct dispatcher *d;                    /* running, or NULL */
+    struct receiver *rcv[FIXTURE_RECEIVERS]; /* running (owned), or NULL */
 };
 
 struct hook {
@@ -74,10 +82,61 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    /* Left running by a failed test: receivers first, so that a request
+     * they hold ends and the dispatcher's stop does not wait it out. */
+    for (size_t i = 0; i < FIXTURE_RECEIVERS; i++)
+        if (f->rcv[i]) {
+            receiver_unhang(f->rcv[i]);
+            receiver_stop(f->rcv[i]);
+            free(f->rcv[i]);
+        }
+    if (f->d)
+        dispatcher_stop(f->d);
     store_close(f->s);
     nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
+}
+
+/* A receiver answering script (receiver.h), owned by the fixture. */
+static struct receiver *receiver_open(struct fixture *f, const char *const *script, size_t n)
+{
+    size_t i = 0;
+    while (i < FIXTURE_RECEIVERS && f->rcv[i])
+        i++;
+    assert_true(i < FIXTURE_RECEIVERS);
+    struct receiver *r = xcalloc(1, sizeof *r);
+    if (!receiver_start(r, script, n)) {
+        free(r);
+        fail_msg("receiver_start failed");
+    }
+    f->rcv[i] = r;
+    return r;
+}
+
+static void receiver_close(struct fixture *f, struct receiver *r)
+{
+    for (size_t i = 0; i < FIXTURE_RECEIVERS; i++)
+        if (f->rcv[i] == r)
+            f->rcv[i] = NULL;
+    receiver_stop(r);
+    free(r);
+}
+
+/* The fixture's dispatcher on store s (f->s, or a proxy of it that
+ * outlives the test: static). */
+static struct dispatcher *dispatcher_open(struct fixture *f, struct store *s)
+{
+    assert_null(f->d);
+    assert_int_equal(dispatcher_start(&f->d, &f->cfg, s), 0);
+    return f->d;
+}
+
+static void dispatcher_close(struct fixture *f, struct dispatcher *d)
+{
+    assert_ptr_equal(d, f->d);
+    f->d = NULL;
+    dispatcher_stop(d);
 }
 
 static void make_hook(struct fixture *f, struct hook *h, int port, const char *events,
@@ -212,19 +271,17 @@ static void test_retries_then_success(void **state)
         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\nerror",
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     };
-    struct receiver r;
-    assert_true(receiver_start(&r, script, ARRAY_SIZE(script)));
+    struct receiver *r = receiver_open(f, script, ARRAY_SIZE(script));
     struct hook h;
-    make_hook(f, &h, r.port, "[\"post.published\"]", 4, 8);
+    make_hook(f, &h, r->port, "[\"post.published\"]", 4, 8);
     const char *data = "{ \"post_id\" : \"p1\",\"text\":\"h\xc3\xa9llo\", \"n\": 1.50 }";
     char evt[HERALD_ID_MAX];
     publish(f, "post.published", data, evt, 1);
 
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     dispatcher_wake(d);
     wait_succeeded(f, 1);
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
 
     struct store_stats st = stats(f);
     assert_int_equal(st.succeeded, 1);
@@ -252,19 +309,19 @@ static void test_retries_then_success(void **state)
     assert_true(a[0].started_at - a[1].started_at >= 45);
     store_attempts_free(a, n);
 
-    assert_int_equal(receiver_count(&r), 3);
+    assert_int_equal(receiver_count(r), 3);
     char want_data[256];
     snprintf(want_data, sizeof want_data, "\"data\":%s}", data);
     for (size_t i = 0; i < 3; i++) {
-        const struct received *q = &r.req[i];
+        const struct received *q = &r->req[i];
         assert_string_equal(received_header(q, "webhook-id"), evt);
         assert_string_equal(received_header(q, "X-Team"), "blue");
         assert_true(signature_ok(h.secret, q));
         assert_non_null(strstr(q->body, want_data));
-        assert_int_equal(q->body_len, r.req[0].body_len);
-        assert_memory_equal(q->body, r.req[0].body, q->body_len); /* same body every try */
+        assert_int_equal(q->body_len, r->req[0].body_len);
+        assert_memory_equal(q->body, r->req[0].body, q->body_len); /* same body every try */
     }
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 static cJSON *find_event(struct receiver *r, const char *type)
@@ -301,32 +358,30 @@ static void test_exhausted_and_gone(void **state)
     static const char *const fail500[] = {"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n"};
     static const char *const gone[] = {"HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n"};
     static const char *const ok[] = {"HTTP/1.1 204 No Content\r\n\r\n"};
-    struct receiver ra, rg, rm;
-    assert_true(receiver_start(&ra, fail500, 1));
-    assert_true(receiver_start(&rg, gone, 1));
-    assert_true(receiver_start(&rm, ok, 1));
+    struct receiver *ra = receiver_open(f, fail500, 1);
+    struct receiver *rg = receiver_open(f, gone, 1);
+    struct receiver *rm = receiver_open(f, ok, 1);
     struct hook ha, hg, hm;
-    make_hook(f, &ha, ra.port, "[\"post.published\"]", 2, 8);
-    make_hook(f, &hg, rg.port, "[\"post.*\"]", 4, 8);
-    make_hook(f, &hm, rm.port, "[\"delivery.exhausted\",\"webhook.disabled\"]", 4, 8);
+    make_hook(f, &ha, ra->port, "[\"post.published\"]", 2, 8);
+    make_hook(f, &hg, rg->port, "[\"post.*\"]", 4, 8);
+    make_hook(f, &hm, rm->port, "[\"delivery.exhausted\",\"webhook.disabled\"]", 4, 8);
     char evt[HERALD_ID_MAX];
     publish(f, "post.published", "{\"id\":1}", evt, 2);
 
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
-    wait_received(&rm, 2);
+    struct dispatcher *d = dispatcher_open(f, f->s);
+    wait_received(rm, 2);
     wait_succeeded(f, 2);
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
 
-    assert_int_equal(receiver_count(&ra), 2); /* max_attempts */
-    assert_int_equal(receiver_count(&rg), 1); /* 410 is final */
-    assert_int_equal(receiver_count(&rm), 2); /* nothing twice, no loop */
+    assert_int_equal(receiver_count(ra), 2); /* max_attempts */
+    assert_int_equal(receiver_count(rg), 1); /* 410 is final */
+    assert_int_equal(receiver_count(rm), 2); /* nothing twice, no loop */
     struct store_stats st = stats(f);
     assert_int_equal(st.failed, 2);
     assert_int_equal(st.succeeded, 2);
     assert_int_equal(st.pending, 0);
 
-    cJSON *ex = find_event(&rm, "delivery.exhausted");
+    cJSON *ex = find_event(rm, "delivery.exhausted");
     assert_non_null(ex);
     assert_string_equal(field(ex, "webhook_id"), ha.id);
     assert_string_equal(field(ex, "event_id"), evt);
@@ -337,14 +392,14 @@ static void test_exhausted_and_gone(void **state)
     assert_true(number(ex, "last_response_code") == 500);
     cJSON_Delete(ex);
 
-    cJSON *dis = find_event(&rm, "webhook.disabled");
+    cJSON *dis = find_event(rm, "webhook.disabled");
     assert_non_null(dis);
     assert_string_equal(field(dis, "webhook_id"), hg.id);
     assert_string_equal(field(dis, "reason"), "gone");
     assert_non_null(strstr(field(dis, "url"), "127.0.0.1"));
     cJSON_Delete(dis);
     for (size_t i = 0; i < 2; i++)
-        assert_true(signature_ok(hm.secret, &rm.req[i]));
+        assert_true(signature_ok(hm.secret, &rm->req[i]));
 
     struct store_webhook w;
     assert_int_equal(f->s->ops->webhook_get(f->s, f->account, hg.id, &w), 0);
@@ -355,9 +410,9 @@ static void test_exhausted_and_gone(void **state)
 
     /* A new event no longer goes to the disabled webhook. */
     publish(f, "post.published", "{\"id\":2}", NULL, 1);
-    receiver_stop(&ra);
-    receiver_stop(&rg);
-    receiver_stop(&rm);
+    receiver_close(f, ra);
+    receiver_close(f, rg);
+    receiver_close(f, rm);
 }
 
 /* Client-side TCP connections in ESTABLISHED state to 127.0.0.1:port,
@@ -462,32 +517,30 @@ static void test_lanes_send_each_once(void **state)
     f->cfg.send_threads = 3;
     f->cfg.lane_spill_always = true; /* an idle loop keeps its transfers */
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
-    struct receiver r;
-    assert_true(receiver_start(&r, ok, 1));
+    struct receiver *r = receiver_open(f, ok, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
     enum { N = 60 };
     char ids[N][HERALD_ID_MAX];
     for (int i = 0; i < N; i++)
         publish(f, "post.published", "{\"n\":1}", ids[i], 1);
 
     int before = threads_named("herald-send");
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     assert_int_equal(threads_named("herald-send"), before + 2);
     dispatcher_wake(d);
     wait_succeeded(f, N);
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
     wait_threads_named("herald-send", before);
 
     struct store_stats st = stats(f);
     assert_int_equal(st.succeeded, N);
     assert_int_equal(st.attempts, N);
     assert_int_equal(st.pending + st.in_flight + st.failed, 0);
-    assert_int_equal(receiver_count(&r), N);
+    assert_int_equal(receiver_count(r), N);
     bool seen[N] = {false};
     for (size_t i = 0; i < N; i++) {
-        const struct received *q = &r.req[i];
+        const struct received *q = &r->req[i];
         assert_true(signature_ok(h.secret, q));
         const char *id = received_header(q, "webhook-id");
         int k = 0;
@@ -497,7 +550,7 @@ static void test_lanes_send_each_once(void **state)
         assert_false(seen[k]); /* no event twice */
         seen[k] = true;
     }
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* Three sending threads and a webhook with max_in_flight 3 whose endpoint
@@ -511,40 +564,38 @@ static void hang_three(struct fixture *f, bool spill_always, int want_sets)
     f->cfg.lane_spill_always = spill_always;
     f->cfg.request_timeout_ms = 30000;
     static const char *const hang[] = {"HANG"};
-    struct receiver r;
-    assert_true(receiver_start(&r, hang, 1));
+    struct receiver *r = receiver_open(f, hang, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 3);
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 3);
     for (int i = 0; i < 6; i++)
         publish(f, "post.published", "{}", NULL, 1);
 
     int before = threads_named("herald-send");
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     dispatcher_wake(d);
     /* A socket is connected a moment before its thread adds it to its
      * epoll set (libcurl reports it after connect), so wait for all three
      * to be in sets, not just connected. */
     int64_t end = clock_mono_ms() + DEADLINE_MS;
     int sets, socks;
-    while (sets = epoll_sets_holding_peer(r.port, &socks), socks < 3) {
+    while (sets = epoll_sets_holding_peer(r->port, &socks), socks < 3) {
         if (clock_mono_ms() > end)
             fail_msg("%d of 3 connections waited on in time (%d connected)", socks,
-                     connections_to(r.port));
+                     connections_to(r->port));
         poll_pause();
     }
     assert_int_equal(sets, want_sets);
     assert_int_equal(socks, 3);
-    assert_int_equal(connections_to(r.port), 3); /* max_in_flight holds */
+    assert_int_equal(connections_to(r->port), 3); /* max_in_flight holds */
 
-    receiver_unhang(&r); /* the hanging requests end, unanswered */
-    dispatcher_stop(d);
+    receiver_unhang(r); /* the hanging requests end, unanswered */
+    dispatcher_close(f, d);
     wait_threads_named("herald-send", before);
     struct store_stats st = stats(f);
     assert_int_equal(st.in_flight, 0);
     assert_true(st.attempts >= 3);
     assert_int_equal(st.pending + st.succeeded + st.failed, 6);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* Spilling, a webhook's requests go out on all three sending threads. */
@@ -568,19 +619,17 @@ static void test_slow_endpoint_isolated(void **state)
     f->cfg.request_timeout_ms = 30000;
     static const char *const hang[] = {"HANG"};
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
-    struct receiver rs, rf;
-    assert_true(receiver_start(&rs, hang, 1));
-    assert_true(receiver_start(&rf, ok, 1));
+    struct receiver *rs = receiver_open(f, hang, 1);
+    struct receiver *rf = receiver_open(f, ok, 1);
     struct hook hs, hf;
-    make_hook(f, &hs, rs.port, "[\"post.deleted\"]", 4, 2);
-    make_hook(f, &hf, rf.port, "[\"post.published\"]", 4, 8);
+    make_hook(f, &hs, rs->port, "[\"post.deleted\"]", 4, 2);
+    make_hook(f, &hf, rf->port, "[\"post.published\"]", 4, 8);
     for (int i = 0; i < 20; i++)
         publish(f, "post.deleted", "{}", NULL, 1);
     for (int i = 0; i < 20; i++)
         publish(f, "post.published", "{}", NULL, 1);
 
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     wait_succeeded(f, 20);
     /* All of the fast webhook's deliveries are done while the slow one has
      * not finished a single attempt, and never had more than its cap open. */
@@ -591,19 +640,19 @@ static void test_slow_endpoint_isolated(void **state)
     a = attempts_of(f, hf.id, 1, &n);
     assert_int_equal(n, 20);
     store_attempts_free(a, n);
-    assert_true(receiver_accepted(&rs) <= 1);     /* one hangs, one waits in the backlog */
-    assert_int_equal(connections_to(rs.port), 2); /* exactly its max_in_flight */
+    assert_true(receiver_accepted(rs) <= 1);       /* one hangs, one waits in the backlog */
+    assert_int_equal(connections_to(rs->port), 2); /* exactly its max_in_flight */
     struct store_stats st = stats(f);
     assert_int_equal(st.in_flight, 20); /* the slow webhook's, claimed */
 
-    receiver_unhang(&rs);
-    dispatcher_stop(d);
+    receiver_unhang(rs);
+    dispatcher_close(f, d);
     st = stats(f);
     assert_int_equal(st.in_flight, 0); /* recorded or given back */
     assert_int_equal(st.pending, 20);
     assert_int_equal(st.succeeded, 20);
-    receiver_stop(&rs);
-    receiver_stop(&rf);
+    receiver_close(f, rs);
+    receiver_close(f, rf);
 }
 
 /* A dispatcher that went idle (nothing due) picks up new work after each
@@ -612,20 +661,18 @@ static void test_wake_after_idle(void **state)
 {
     struct fixture *f = *state;
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
-    struct receiver r;
-    assert_true(receiver_start(&r, ok, 1));
+    struct receiver *r = receiver_open(f, ok, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     for (int round = 1; round <= 5; round++) {
         publish(f, "account.connected", "{\"n\":1}", NULL, 1);
         dispatcher_wake(d);
         wait_succeeded(f, round);
     }
-    dispatcher_stop(d);
-    assert_int_equal(receiver_count(&r), 5);
-    receiver_stop(&r);
+    dispatcher_close(f, d);
+    assert_int_equal(receiver_count(r), 5);
+    receiver_close(f, r);
 }
 
 /* A rate limit of 5/s spreads 10 deliveries over at least a second (a
@@ -635,10 +682,9 @@ static void test_rate_limit(void **state)
 {
     struct fixture *f = *state;
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
-    struct receiver r;
-    assert_true(receiver_start(&r, ok, 1));
+    struct receiver *r = receiver_open(f, ok, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 4, 8);
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
     struct store_webhook w;
     assert_int_equal(f->s->ops->webhook_get(f->s, f->account, h.id, &w), 0);
     w.rate_limit = 5;
@@ -647,10 +693,9 @@ static void test_rate_limit(void **state)
     store_webhook_release(&w);
     for (int i = 0; i < 10; i++)
         publish(f, "post.published", "{}", NULL, 1);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     wait_succeeded(f, 10);
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
     size_t n = 0;
     struct store_attempt *a = attempts_of(f, h.id, 1, &n); /* newest first */
     assert_int_equal(n, 10);
@@ -658,7 +703,7 @@ static void test_rate_limit(void **state)
     if (spread < 900)
         fail_msg("10 deliveries at 5/s took only %lld ms", (long long)spread);
     store_attempts_free(a, n);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* A failing webhook subscribed to everything receives the delivery.exhausted
@@ -669,30 +714,28 @@ static void test_exhausted_event_does_not_loop(void **state)
 {
     struct fixture *f = *state;
     static const char *const fail500[] = {"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n"};
-    struct receiver r;
-    assert_true(receiver_start(&r, fail500, 1));
+    struct receiver *r = receiver_open(f, fail500, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"*\"]", 1, 8);
+    make_hook(f, &h, r->port, "[\"*\"]", 1, 8);
     publish(f, "post.published", "{}", NULL, 1);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     int64_t end = clock_mono_ms() + DEADLINE_MS;
     while (stats(f).failed < 2) {
         if (clock_mono_ms() > end)
             fail_msg("the deliveries did not fail in time");
         poll_pause();
     }
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
     struct store_stats st = stats(f);
     assert_int_equal(st.events, 2);
     assert_int_equal(st.failed, 2);
     assert_int_equal(st.pending, 0);
-    assert_int_equal(receiver_count(&r), 2);
-    cJSON *ex = find_event(&r, "delivery.exhausted");
+    assert_int_equal(receiver_count(r), 2);
+    cJSON *ex = find_event(r, "delivery.exhausted");
     assert_non_null(ex);
     assert_string_equal(field(ex, "event_type"), "post.published");
     cJSON_Delete(ex);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* A receiver that accepts and never answers is cut at the request timeout
@@ -703,20 +746,18 @@ static void test_hanging_receiver_times_out(void **state)
     f->cfg.request_timeout_ms = 500;
     f->cfg.lease_ms = 20000;
     static const char *const hang[] = {"HANG"};
-    struct receiver r;
-    assert_true(receiver_start(&r, hang, 1));
+    struct receiver *r = receiver_open(f, hang, 1);
     struct hook h;
-    make_hook(f, &h, r.port, "[\"post.published\"]", 1, 8);
+    make_hook(f, &h, r->port, "[\"post.published\"]", 1, 8);
     publish(f, "post.published", "{}", NULL, 1);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     int64_t end = clock_mono_ms() + DEADLINE_MS;
     while (stats(f).failed < 1) {
         if (clock_mono_ms() > end)
             fail_msg("the hanging attempt did not end in time");
         poll_pause();
     }
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
     size_t n = 0;
     struct store_attempt *a = attempts_of(f, h.id, 0, &n);
     assert_int_equal(n, 1);
@@ -726,7 +767,7 @@ static void test_hanging_receiver_times_out(void **state)
     if (a[0].duration_ms > 10000) /* a missed timer, not a slow machine */
         fail_msg("cut after %lld ms", (long long)a[0].duration_ms);
     store_attempts_free(a, n);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* A proxy in front of the real store that counts claim_due() calls; every
@@ -759,11 +800,12 @@ static void test_idle_does_not_spin(void **state)
     publish(f, "post.published", "{}", NULL, 1);
 
     real_ops = f->s->ops;
-    struct store_ops ops = *real_ops;
+    static struct store_ops ops; /* static: teardown may stop the dispatcher */
+    ops = *real_ops;
     ops.claim_due = counting_claim_due;
-    struct store proxy = {.ops = &ops, .impl = f->s->impl};
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, &proxy), 0);
+    static struct store proxy;
+    proxy = (struct store){.ops = &ops, .impl = f->s->impl};
+    struct dispatcher *d = dispatcher_open(f, &proxy);
     int64_t end = clock_mono_ms() + DEADLINE_MS;
     while (stats(f).attempts < 1 || stats(f).in_flight > 0) {
         if (clock_mono_ms() > end)
@@ -773,7 +815,7 @@ static void test_idle_does_not_spin(void **state)
     __atomic_store_n(&claims_counted, 0, __ATOMIC_SEQ_CST);
     usleep(1500 * 1000); /* an observation window, not a wait for a result */
     int claims = __atomic_load_n(&claims_counted, __ATOMIC_SEQ_CST);
-    dispatcher_stop(d);
+    dispatcher_close(f, d);
     if (claims > 2)
         fail_msg("%d claims in 1.5 s while idle", claims);
     struct store_stats st = stats(f);
@@ -799,15 +841,14 @@ static const char *lease_when_ready(struct dispatcher *d, int64_t *until)
 
 /* A receiver answering 200, one webhook to it, and a dispatcher whose loop
  * has reported room: the lease it gave is in owner and until. */
-static struct dispatcher *start_for_handoff(struct fixture *f, struct receiver *r,
+static struct dispatcher *start_for_handoff(struct fixture *f, struct receiver **r,
                                             const char **owner, int64_t *until)
 {
     static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
-    assert_true(receiver_start(r, ok, 1));
+    *r = receiver_open(f, ok, 1);
     struct hook h;
-    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
-    struct dispatcher *d = NULL;
-    assert_int_equal(dispatcher_start(&d, &f->cfg, f->s), 0);
+    make_hook(f, &h, (*r)->port, "[\"*\"]", 4, 8);
+    struct dispatcher *d = dispatcher_open(f, f->s);
     *owner = lease_when_ready(d, until);
     return d;
 }
@@ -841,7 +882,7 @@ static void publish_leased(struct fixture *f, struct dispatcher *d, const char *
 static void test_handoff_is_sent_without_a_claim(void **state)
 {
     struct fixture *f = *state;
-    struct receiver r;
+    struct receiver *r = NULL;
     const char *owner = NULL;
     int64_t until = 0;
     struct dispatcher *d = start_for_handoff(f, &r, &owner, &until);
@@ -849,12 +890,12 @@ static void test_handoff_is_sent_without_a_claim(void **state)
     assert_true(until >= clock_now_ms() + f->cfg.lease_ms - 1000);
     publish_leased(f, d, owner, until);
     wait_succeeded(f, 1);
-    dispatcher_stop(d);
-    assert_int_equal(receiver_count(&r), 1);
+    dispatcher_close(f, d);
+    assert_int_equal(receiver_count(r), 1);
     struct store_stats st = stats(f);
     assert_int_equal(st.in_flight, 0);
     assert_int_equal(st.pending, 0);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 /* Stopping with offers not yet sent: each is sent and recorded,
@@ -862,17 +903,17 @@ static void test_handoff_is_sent_without_a_claim(void **state)
 static void test_stop_gives_back_what_was_offered(void **state)
 {
     struct fixture *f = *state;
-    struct receiver r;
+    struct receiver *r = NULL;
     const char *owner = NULL;
     int64_t until = 0;
     struct dispatcher *d = start_for_handoff(f, &r, &owner, &until);
     for (int i = 0; i < 20; i++)
         publish_leased(f, d, owner, until);
-    dispatcher_stop(d); /* at once */
+    dispatcher_close(f, d); /* at once */
     struct store_stats st = stats(f);
     assert_int_equal(st.in_flight, 0);
     assert_int_equal(st.succeeded + st.pending, 20);
-    receiver_stop(&r);
+    receiver_close(f, r);
 }
 
 int main(void)
