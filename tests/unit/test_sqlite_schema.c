@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -342,6 +343,12 @@ static void test_result_finds_a_renumbered_row(void **state)
 static void test_wal_prefill_follows_the_page_size(void **state)
 {
     struct fx *f = *state;
+    /* sq_warm leaves the WAL alone with less than four times its length
+     * free (~34 MB here), which would fail this test for want of room. */
+    struct statvfs vfs;
+    assert_int_equal(statvfs(f->dir, &vfs), 0);
+    if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < 64ULL << 20)
+        skip();
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     exec(db, "PRAGMA page_size=1024; PRAGMA user_version=0; VACUUM");
