@@ -270,16 +270,9 @@ static bool is_tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* Proxy-* belongs to the hops between herald and the endpoint, webhook-*
- * to the Standard Webhooks headers herald signs with. */
-static bool header_prefix_reserved(const char *name)
-{
-    return strncasecmp(name, "proxy-", 6) == 0 || strncasecmp(name, "webhook-", 8) == 0;
-}
-
 static bool header_name_forbidden(const char *name)
 {
-    if (sign_header_herald_sets(name) || header_prefix_reserved(name))
+    if (sign_header_herald_sets(name) || sign_header_prefix_reserved(name))
         return true;
     return strcasestr(name, "signature") != NULL;
 }
@@ -363,7 +356,7 @@ bool validate_dialect_header(const char *name, const char *field, struct verr *e
             return verr_set(e, field, "%s must be an HTTP header name (RFC 9110 token)", field);
     if (sign_header_herald_sets(name))
         return verr_set(e, field, "%s must not be %s", field, name);
-    if (header_prefix_reserved(name))
+    if (sign_header_prefix_reserved(name))
         return verr_set(e, field, "%s must not start with proxy- or webhook-", field);
     return true;
 }

@@ -129,20 +129,12 @@ static bool header_value_ok(const char *s)
     return true;
 }
 
-/* Headers herald sets itself, and hop-by-hop ones a customer must not set:
- * the API's list (sign_header_herald_sets), the Standard Webhooks headers
- * and the proxy ones. A stored row is trusted beyond that (the API checked
- * it), so this is the floor a hand-edited row cannot go under. */
+/* Headers herald sets itself, hop-by-hop ones, and the Proxy-* and
+ * Webhook-* prefixes: the API's own rules (sign/dialect.h), so that a
+ * hand-edited row cannot send what the API would have refused. */
 static bool header_reserved(const char *name)
 {
-    static const char *const reserved[] = {"webhook-id", "webhook-timestamp", "webhook-signature",
-                                           "proxy-authorization", "proxy-connection"};
-    if (sign_header_herald_sets(name))
-        return true;
-    for (size_t i = 0; i < ARRAY_SIZE(reserved); i++)
-        if (strcasecmp(name, reserved[i]) == 0)
-            return true;
-    return false;
+    return sign_header_herald_sets(name) || sign_header_prefix_reserved(name);
 }
 
 /* Adds custom header name with the value raw less the blanks around it

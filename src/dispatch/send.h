@@ -94,7 +94,8 @@ struct send_target {
  * webhook, so anything odd here is skipped rather than fatal — a malformed
  * secret leaves n_keys at 0 (attempts then fail with HERALD_ECRYPTO), and
  * custom headers that are not strings, have unprintable names or values,
- * or name a header herald sets itself (or a hop-by-hop one) are left out.
+ * or name a header herald sets itself, a hop-by-hop one or one under
+ * the Proxy-* and Webhook-* prefixes (sign/dialect.h) are left out.
  * A custom value is sent without the blanks around it (RFC 9110 §5.5), so
  * one of blanks alone goes out empty, as the log says. */
 void send_target_init(struct send_target *t, const struct store_webhook *w);

@@ -57,6 +57,11 @@ bool sign_header_herald_sets(const char *name)
     return false;
 }
 
+bool sign_header_prefix_reserved(const char *name)
+{
+    return strncasecmp(name, "proxy-", 6) == 0 || strncasecmp(name, "webhook-", 8) == 0;
+}
+
 bool sign_dialect_secret_valid(const char *s)
 {
     size_t n = strlen(s);

@@ -64,6 +64,12 @@ const char *sign_scheme_default_ts_header(enum sign_scheme s);
  * API accepts is what goes out. */
 bool sign_header_herald_sets(const char *name);
 
+/* True for names under the prefixes no webhook may use, in any case:
+ * Proxy-* belongs to the hops between herald and the endpoint, Webhook-*
+ * to the Standard Webhooks headers herald signs with. Shared, like
+ * sign_header_herald_sets, by the API's checks and the sender. */
+bool sign_header_prefix_reserved(const char *name);
+
 /* True when s is acceptable as a dialect secret (see above). */
 bool sign_dialect_secret_valid(const char *s);
 

@@ -2704,10 +2704,10 @@ static sqlite3_int64 wal_prefill_bytes(sqlite3 *db)
 static int sq_warm(struct store *s)
 {
     struct sq *q = SQ(s);
-    /* Never more than a quarter of the room left: on a nearly full disk
-     * the commits need it more than they need speed. */
     struct conn *c = conn_get(q);
     sqlite3_int64 bytes = wal_prefill_bytes(c->db);
+    /* Never more than a quarter of the room left: on a nearly full disk
+     * the commits need it more than they need speed. */
     struct statvfs fs;
     if (bytes == 0 || statvfs(q->path, &fs) != 0 ||
         (sqlite3_int64)fs.f_bavail * (sqlite3_int64)fs.f_frsize < 4 * bytes) {

@@ -97,7 +97,8 @@ static void test_body_and_headers(void **state)
     struct store_webhook w;
     webhook_init(&w, "https://example.com/hook");
     w.headers = "{\"X-Custom\":\"yes\",\"X-Empty\":\"\",\"webhook-id\":\"evil\",\"Host\":\"x\","
-                "\"Bad Name\":\"v\",\"X-Num\":5,\"X-Crlf\":\"a\\r\\nInjected: 1\"}";
+                "\"Bad Name\":\"v\",\"X-Num\":5,\"X-Crlf\":\"a\\r\\nInjected: 1\","
+                "\"Proxy-Foo\":\"p\",\"Webhook-Extra\":\"w\"}";
     /* Odd spacing, escapes and number forms must survive byte for byte. */
     const char *data = "{ \"post_id\" : 42,\"text\":\"h\\u00e9llo \\\"q\\\"\", \"n\": 1.50 }";
     struct attempt a;
@@ -126,6 +127,9 @@ static void test_body_and_headers(void **state)
     assert_null(find_header(&a, "X-Num"));
     assert_null(find_header(&a, "X-Crlf"));
     assert_null(find_header(&a, "Bad Name"));
+    /* The API's reserved prefixes hold for a hand-edited row too. */
+    assert_null(find_header(&a, "Proxy-Foo"));
+    assert_null(find_header(&a, "Webhook-Extra"));
     /* 5 herald headers, Expect, X-Custom, X-Empty: nothing else, and the
      * customer's webhook-id did not replace herald's. */
     assert_int_equal(count_headers(&a), 8);
