@@ -54,8 +54,20 @@
 /* How often the watchdog looks for overdue requests. */
 #define WATCHDOG_CHECK_MS 250
 /* Event loop threads: the loop only moves bytes and validates ingest
- * requests, so about one per core. */
+ * requests, so about one per core, and more only for loop_threads()'s
+ * reason. */
 #define LOOP_THREADS 2
+/* libmicrohttpd's epoll loop (MHD_epoll, 0.9.75 as in 1.0.1) takes ready
+ * sockets in rounds of 128 and, when a round comes back full, waits for
+ * the next round with the first one's timeout (up to the connection
+ * timeout) instead of none, before it has served the first. A loop whose
+ * sockets all turn ready at once, 128 or more of them, then sleeps on
+ * them: under load every client of that loop waited ~30 s, and the
+ * watchdog cut those whose read deadline passed first. A loop watches
+ * its connections, the listen socket and its wake-up channel, so one
+ * that holds at most 125 connections can never fill a round. */
+#define EPOLL_ROUND 128
+#define CONNS_PER_LOOP (EPOLL_ROUND - 3)
 /* Threads running the handlers that may block (all but ingest): this many
  * slow store queries at once before further ones queue. --workers sets
  * another number. */
@@ -440,6 +452,17 @@ static void workers_stop(struct workers *w)
     pthread_cond_destroy(&w->work);
 }
 
+_Static_assert(API_MAX_CONNECTIONS <= 64 * CONNS_PER_LOOP, "64 loop threads at most");
+
+/* Loop threads for cfg->max_connections: enough that none holds more
+ * than CONNS_PER_LOOP (libmicrohttpd splits the limit evenly among them,
+ * the remainder one each), 9 for the default 1 024. */
+static unsigned loop_threads(const struct herald_config *cfg)
+{
+    unsigned need = ((unsigned)cfg->max_connections + CONNS_PER_LOOP - 1) / CONNS_PER_LOOP;
+    return need > LOOP_THREADS ? need : LOOP_THREADS;
+}
+
 /* An ingest: validated here on the loop; its connection waits, suspended,
  * for the group commit (or, once stopping, this thread does). */
 static enum MHD_Result handle_ingest(struct api_server *srv, struct req_ctx *c,
@@ -628,7 +651,7 @@ int api_start(struct api_server **out, struct herald *h)
     }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)LOOP_THREADS,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, loop_threads(cfg),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,

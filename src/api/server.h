@@ -8,6 +8,11 @@
 
 struct api_server;
 
+/* The most API connections a node takes (--max-connections): the HTTP
+ * server runs a loop thread per 125 connections (server.c) and stops at
+ * 64 of them. */
+#define API_MAX_CONNECTIONS 8000
+
 /* Starts listening on h->cfg.listen_host:listen_port. */
 int api_start(struct api_server **out, struct herald *h);
 

@@ -270,7 +270,7 @@ static int parse_flags(struct herald_config *c, int argc, char **argv)
             c->auth_fail_per_min = (int)v;
             break;
         case OPT_MAX_CONNECTIONS:
-            if (!parse_int64(optarg, 1, 1000000, &v))
+            if (!parse_int64(optarg, 1, API_MAX_CONNECTIONS, &v))
                 return usage_error("--max-connections", optarg);
             c->max_connections = (int)v;
             break;

@@ -13,6 +13,8 @@ the test actually took, never with sleeps."""
 import http.client
 import json
 import os
+import select
+import signal
 import socket
 import sys
 import threading
@@ -274,6 +276,55 @@ def connection_caps_per_ip_and_in_all():
             s.close()
     wait_for(lambda: request(CONN, "GET", "/healthz", source="127.0.0.3")[0] == 200,
              what="service after the connections closed")
+
+
+@case
+def a_loop_full_of_ready_connections_serves_them_at_once():
+    """256 keep-alive connections all asking at once are all answered
+    promptly. libmicrohttpd's epoll loop takes ready sockets in rounds of
+    128 and, after a full round, waits for the next with the first one's
+    timeout before serving the first: two loop threads of 128 connections
+    each, their requests written while herald is stopped, slept on them
+    until the idle timeout (600 s here). herald now runs a loop thread per
+    125 connections of --max-connections, so no loop can fill a round."""
+    n = 256
+    h = Herald(args=["--max-connections", str(n), "--max-connections-per-ip", str(n),
+                     "--idle-timeout-s", "600", "--no-dispatch"]).start()
+    socks = []
+    try:
+        # Every connection accepted and served once (each loop then holds
+        # its share), and the harness's own connections closed.
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", h.port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(DEADLINE)
+            check(s.recv(4096).startswith(b"HTTP/1.1 200"), "first request on a connection")
+            socks.append(s)
+        # All requests in the sockets before any loop thread wakes.
+        h.proc.send_signal(signal.SIGSTOP)
+        try:
+            for s in socks:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        finally:
+            h.proc.send_signal(signal.SIGCONT)
+        t0 = time.monotonic()
+        pending = {s.fileno(): s for s in socks}
+        for s in socks:
+            s.setblocking(False)
+        # 20 s: far past a loaded machine's few milliseconds, far short of
+        # the 600 s a stalled loop would take.
+        while pending and time.monotonic() - t0 < 20:
+            ready, _, _ = select.select(list(pending.values()), [], [], 1)
+            for s in ready:
+                check(s.recv(4096).startswith(b"HTTP/1.1 200"), "second request answered")
+                del pending[s.fileno()]
+        eq(len(pending), 0, "connections still waiting for an answer after %.1f s"
+           % (time.monotonic() - t0))
+        print("    %d simultaneous requests answered in %.2f s" % (n, time.monotonic() - t0))
+    finally:
+        for s in socks:
+            s.close()
+        h.stop()
 
 
 @case
