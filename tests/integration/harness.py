@@ -526,6 +526,10 @@ class Herald:
                 return False
 
         wait_for(healthy, timeout, what="herald /healthz on %s" % self.url)
+        # The port answers as soon as libmicrohttpd listens, a moment before
+        # serve prints that it does: tests read what start printed.
+        wait_for(lambda: "herald listening on" in self.stdout(), timeout,
+                 what="herald's listening line on stdout")
         if self.admin_key is None:
             path = self.key_path
             wait_for(lambda: os.path.exists(path), 5, what=path)
