@@ -57,7 +57,7 @@
  * requests, so about one per core, and more only for loop_threads()'s
  * reason. */
 #define LOOP_THREADS 2
-/* libmicrohttpd's epoll loop (MHD_epoll, 0.9.75 as in 1.0.1) takes ready
+/* libmicrohttpd's epoll loop (MHD_epoll, 0.9.75 through 1.0.10) takes ready
  * sockets in rounds of 128 and, when a round comes back full, waits for
  * the next round with the first one's timeout (up to the connection
  * timeout) instead of none, before it has served the first. A loop whose
@@ -68,6 +68,8 @@
  * that holds at most 125 connections can never fill a round. */
 #define EPOLL_ROUND 128
 #define CONNS_PER_LOOP (EPOLL_ROUND - 3)
+/* The most loop threads --max-connections may ask for (server.h). */
+#define LOOP_THREADS_MAX 64
 /* Threads running the handlers that may block (all but ingest): this many
  * slow store queries at once before further ones queue. --workers sets
  * another number. */
@@ -452,7 +454,8 @@ static void workers_stop(struct workers *w)
     pthread_cond_destroy(&w->work);
 }
 
-_Static_assert(API_MAX_CONNECTIONS <= 64 * CONNS_PER_LOOP, "64 loop threads at most");
+_Static_assert(API_MAX_CONNECTIONS <= LOOP_THREADS_MAX * CONNS_PER_LOOP,
+               "API_MAX_CONNECTIONS needs more than LOOP_THREADS_MAX loop threads");
 
 /* Loop threads for cfg->max_connections: enough that none holds more
  * than CONNS_PER_LOOP (libmicrohttpd splits the limit evenly among them,
