@@ -232,29 +232,57 @@ def connect_from(h, source):
 
 
 def served(h, s):
-    """Sends a request on an open connection; True when it is answered."""
+    """Sends a request on an open connection; True when it is answered. The
+    whole answer is read, so the connection can be asked again."""
     try:
         s.settimeout(30)
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        return s.recv(64).startswith(b"HTTP/1.1 200")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            chunk = s.recv(4096)
+            if not chunk:
+                return False
+            body += chunk
+        return head.startswith(b"HTTP/1.1 200")
     except OSError:
         return False
 
 
 @case
 def connection_caps_per_ip_and_in_all():
-    """--max-connections-per-ip 4: a fifth connection from one address is
-    closed at once. --max-connections 8: with 4 + 4 open from two
+    """--max-connections-per-ip 4: of five connections from one address, one
+    is closed at once and the other four are served. Which one is not fixed:
+    herald's loop threads all accept from the one listen socket and count
+    each connection against its address after accept(), so a thread
+    delayed between the two (a loaded machine) lets another count a later
+    connection first, and the earlier one is the one over the cap. A client
+    cannot tell the two apart: connections arriving together have no order
+    it could rely on. --max-connections 8: with 4 + 4 open from two
     addresses, herald stops accepting (the kernel holds a ninth in the
     listen backlog, costing herald nothing) and serves it as soon as one of
     the eight goes."""
     held = []
     try:
-        for _ in range(4):
-            held.append(connect_from(CONN, "127.0.0.1"))
-        extra = connect_from(CONN, "127.0.0.1")
-        check(closed_by_server(extra, DEADLINE), "fifth connection from 127.0.0.1 closed")
-        extra.close()
+        held = [connect_from(CONN, "127.0.0.1") for _ in range(5)]
+        ready, _, _ = select.select(held, [], [], DEADLINE)
+        cut = [s for s in ready if closed_by_server(s, 1)]
+        eq(len(cut), 1, "connections from 127.0.0.1 closed of five")
+        held.remove(cut[0])
+        cut[0].close()
+        # The other four are live, counted connections, served when they speak.
+        for s in held:
+            check(served(CONN, s), "a connection within the per-IP cap is served")
         for _ in range(4):
             held.append(connect_from(CONN, "127.0.0.2"))
         third = connect_from(CONN, "127.0.0.3")
