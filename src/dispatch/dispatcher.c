@@ -40,7 +40,11 @@
  * stays leased, and comes back through claim_due when the lease expires —
  * so a queued delivery can never be sent by two nodes at once. To keep
  * that rare, each webhook's queue is capped at what it can start within
- * the lease given its observed latency.
+ * the lease given its observed latency. The rest of a claim goes back to
+ * the store, due when the webhook should have room; until a webhook's
+ * first attempt ends, its latency is only a guess, so that rest stays
+ * leased here without its payload (hold_claim) and goes back once the
+ * first answer, or max_wait_ms, says when.
  *
  * A deleted webhook: store->webhook_delete() already failed its pending and
  * in-flight deliveries, so claims that raced with the delete are simply
@@ -77,6 +81,7 @@
 #define DEAF_POLL_MS 1000      /* the same while the store's notify_fd is down */
 #define LEASE_MARGIN_MS 5000   /* time kept in a lease for recording the result */
 #define INITIAL_LATENCY_MS 100 /* latency assumed for a webhook not yet measured */
+#define HOLD_MAX 4096          /* surplus claims kept leased until their webhook answers */
 #define QUEUE_HORIZON_MS 1000  /* a webhook queues what it can start this soon */
 #define SWEEP_MS 60000         /* idle cached webhooks are forgotten after this */
 #define RECORD_BACKOFF_MS 200  /* wait before retrying a failed record() */
@@ -115,6 +120,8 @@ struct wh {
     double tokens;            /* rate limit token bucket */
     int64_t tokens_mono;
     int64_t latency_ms; /* moving average of attempt durations */
+    bool measured;      /* latency_ms is from an attempt, not INITIAL_LATENCY_MS */
+    size_t n_held;      /* its entries in d->held */
     int64_t used_mono;
     int64_t touched_mono;  /* last result recorded not quiet (store_result) */
     size_t deferred;       /* surplus given back in the current burst */
@@ -137,6 +144,15 @@ struct xfer {
     bool quiet;    /* store_result.quiet */
     unsigned lane; /* whose multi its handle is sent in: 0 the loop's, k d->lanes[k] */
     struct xfer *next;
+};
+
+/* A surplus claim of a webhook that has not answered yet, still leased:
+ * given back (defer) once the webhook's first attempt says how fast it is,
+ * or after max_wait_ms at the latest (hold_claim). */
+struct held {
+    struct wh *w;
+    char delivery_id[HERALD_ID_MAX];
+    int64_t since_mono;
 };
 
 /* The store worker's mailbox. Everything here is guarded by mu; the loop
@@ -219,6 +235,8 @@ struct dispatcher {
     size_t n_finished;
     struct store_deferral *defer; /* surplus claims, not yet handed over */
     size_t n_defer, cap_defer;
+    struct held *held; /* oldest first (hold_claim) */
+    size_t n_held, cap_held;
 
     struct worker wk;
     /* capacity() as of the loop's last turn, for the committer's lease
@@ -482,18 +500,13 @@ static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c
     return w;
 }
 
-/* Gives a surplus claim back to the store, due again when w should have
- * room: its queue's worth of rounds at its observed latency. Claims come
- * oldest first, so a surplus left leased would return at lease expiry
- * ahead of every other webhook's new work, and one dead endpoint would set
- * the pace for all. */
-static void defer_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w,
-                        int64_t now)
+/* When a surplus claim for w is due again: when w should have room, its
+ * queue's worth of rounds at its observed latency. Claims come oldest
+ * first, so a surplus left leased would return at lease expiry ahead of
+ * every other webhook's new work, and one dead endpoint would set the pace
+ * for all. */
+static int64_t surplus_until(struct wh *w, int64_t max_wait_ms, int64_t now)
 {
-    if (d->n_defer == d->cap_defer) {
-        d->cap_defer = d->cap_defer ? d->cap_defer * 2 : 64;
-        d->defer = xrealloc(d->defer, d->cap_defer * sizeof *d->defer);
-    }
     /* Each surplus row is due at its own place in line, not all at the
      * queue's end: otherwise a long backlog would be claimed and given back
      * whole about once a second, a steady load of writes for nothing. */
@@ -503,12 +516,84 @@ static void defer_claim(struct dispatcher *d, const struct store_claim *c, struc
     w->deferred_mono = mono;
     size_t place = w->queued + w->deferred++;
     int64_t rounds = (int64_t)(place / (size_t)max64(w->w.max_in_flight, 1)) + 1;
-    int64_t wait = min64(max64(rounds * max64(w->latency_ms, 10), 1000), d->max_wait_ms);
+    return now + min64(max64(rounds * max64(w->latency_ms, 10), 1000), max_wait_ms);
+}
+
+/* Gives a leased delivery back to the store, due again at until. */
+static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t until)
+{
+    if (d->n_defer == d->cap_defer) {
+        d->cap_defer = d->cap_defer ? d->cap_defer * 2 : 64;
+        d->defer = xrealloc(d->defer, d->cap_defer * sizeof *d->defer);
+    }
     struct store_deferral *x = &d->defer[d->n_defer++];
-    str_copy(x->delivery_id, sizeof x->delivery_id, c->delivery_id);
-    x->until = now + wait;
+    str_copy(x->delivery_id, sizeof x->delivery_id, delivery_id);
+    x->until = until;
     /* Handed-off events bring no wake-up: claim again when this is due. */
-    d->next_claim_at = min64(d->next_claim_at, x->until);
+    d->next_claim_at = min64(d->next_claim_at, until);
+}
+
+/* Keeps a surplus claim for w leased, without its payload and outside the
+ * capacity, until w's first attempt ends (release_held). Paced by
+ * INITIAL_LATENCY_MS, a fast endpoint's surplus from the claims made
+ * before it first answered came back max_in_flight rows every tenth of a
+ * second, for seconds (docs/performance.md, sixteenth round). False when the hold is
+ * full: then the claim is deferred on the guess, as before. */
+static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w)
+{
+    if (w->measured || d->n_held >= HOLD_MAX)
+        return false;
+    if (d->n_held == d->cap_held) {
+        d->cap_held = d->cap_held ? d->cap_held * 2 : 64;
+        d->held = xrealloc(d->held, d->cap_held * sizeof *d->held);
+    }
+    struct held *h = &d->held[d->n_held++];
+    h->w = w;
+    str_copy(h->delivery_id, sizeof h->delivery_id, c->delivery_id);
+    h->since_mono = clock_mono_ms();
+    w->n_held++;
+    return true;
+}
+
+/* Gives back what is held for w (every webhook's, when w is NULL): due at
+ * once while w has room at its latency now, the rest at their place in
+ * line as any surplus. */
+static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_held; i++) {
+        struct held *h = &d->held[i];
+        if (w && h->w != w) {
+            d->held[kept++] = *h;
+            continue;
+        }
+        struct wh *hw = h->w;
+        int64_t until = now;
+        if (hw->disabled || hw->queued + hw->deferred >= queue_cap(d, hw)) {
+            until = surplus_until(hw, d->max_wait_ms, now);
+        } else {
+            hw->deferred++; /* in line: the ones given back after it queue behind it */
+            hw->deferred_mono = clock_mono_ms();
+        }
+        defer_at(d, h->delivery_id, until);
+        hw->n_held--;
+    }
+    d->n_held = kept;
+}
+
+/* Held claims may wait as long as a queued one (max_wait_ms): past that
+ * they go back on the guess, since their leases must cover the attempt. */
+static void release_expired(struct dispatcher *d, int64_t now_m)
+{
+    if (d->n_held && now_m - d->held[0].since_mono >= d->max_wait_ms)
+        release_held(d, NULL, clock_now_ms());
+}
+
+static void defer_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w,
+                        int64_t now)
+{
+    if (!hold_claim(d, c, w))
+        defer_at(d, c->delivery_id, surplus_until(w, d->max_wait_ms, now));
 }
 
 static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)
@@ -672,7 +757,17 @@ static void complete(struct dispatcher *d, struct xfer *x)
     d->n_inflight--;
     d->lane_inflight[x->lane]--;
     metrics_set_in_flight((int64_t)d->n_inflight);
-    w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
+    if (w->measured) {
+        w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
+    } else {
+        /* The first attempt replaces the guess rather than averaging with
+         * it: a 1 ms endpoint's average would take twenty answers to come
+         * down from INITIAL_LATENCY_MS. */
+        w->latency_ms = x->a.duration_ms;
+        w->measured = true;
+        if (w->n_held)
+            release_held(d, w, clock_now_ms());
+    }
 
     struct retry_input in = {
         .n = c->attempts + 1,
@@ -1354,6 +1449,8 @@ static int wait_timeout(struct dispatcher *d)
         wake = min64(wake, d->token_wake);
     if (store_deaf(d)) /* to try notify_fd again */
         wake = min64(wake, now_m + DEAF_POLL_MS);
+    if (d->n_held) /* release_expired */
+        wake = min64(wake, d->held[0].since_mono + d->max_wait_ms);
     if (wake == INT64_MAX)
         return -1;
     int64_t t = wake - now_m;
@@ -1406,7 +1503,8 @@ static void sweep(struct dispatcher *d, int64_t now_m)
         struct wh **pp = &d->buckets[i];
         while (*pp) {
             struct wh *w = *pp;
-            if (w->in_flight == 0 && w->queued == 0 && now_m - w->used_mono > SWEEP_MS) {
+            if (w->in_flight == 0 && w->queued == 0 && w->n_held == 0 &&
+                now_m - w->used_mono > SWEEP_MS) {
                 *pp = w->hnext;
                 d->nwh--;
                 wh_free(w);
@@ -1417,12 +1515,15 @@ static void sweep(struct dispatcher *d, int64_t now_m)
     }
 }
 
-/* Drops everything queued (on stop); release() gives it back. */
+/* Drops everything queued or held (on stop); release() gives it back. */
 static void drop_all_queued(struct dispatcher *d)
 {
     for (size_t i = 0; d->n_queued > 0 && i < d->nbuckets; i++)
         for (struct wh *w = d->buckets[i]; w; w = w->hnext)
             queue_drop(d, w);
+    for (size_t i = 0; i < d->n_held; i++)
+        d->held[i].w->n_held--;
+    d->n_held = 0;
 }
 
 static void *run(void *arg)
@@ -1459,6 +1560,7 @@ static void *run(void *arg)
         submit_all(d);
         hand_over(d); /* attempts that failed before reaching the network */
         int64_t now_m = clock_mono_ms();
+        release_expired(d, now_m);
         sweep(d, now_m);
         update_spill(d, now_m);
         atomic_store(&d->room, capacity(d));
@@ -1510,6 +1612,7 @@ static void dispatcher_free(struct dispatcher *d)
     }
     free(d->buckets);
     free(d->defer);
+    free(d->held);
     worker_free(&d->wk);
     sockreg_release(&d->socks);
     if (d->epfd >= 0)
