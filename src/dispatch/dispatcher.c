@@ -152,7 +152,7 @@ struct xfer {
 struct held {
     struct wh *w;
     char delivery_id[HERALD_ID_MAX];
-    int64_t since_mono;
+    int64_t start_by; /* wall ms, as a queued job's: its lease began max_wait_ms before */
 };
 
 /* The store worker's mailbox. Everything here is guarded by mu; the loop
@@ -177,6 +177,7 @@ struct worker {
     int64_t next_claim_at;        /* wall ms suggested by the claim's outcome */
     struct store_deferral *defer; /* claims given back unsent (owned) */
     size_t n_defer;
+    int64_t defer_due; /* worker -> loop: earliest due of those written, INT64_MAX when none */
     /* committer -> loop: deliveries leased to this node at insert, as
      * ingest made them (dispatcher_offer_cb; owned) */
     struct store_claim *offered;
@@ -235,8 +236,9 @@ struct dispatcher {
     size_t n_finished;
     struct store_deferral *defer; /* surplus claims, not yet handed over */
     size_t n_defer, cap_defer;
-    struct held *held; /* oldest first (hold_claim) */
+    struct held *held; /* hold_claim */
     size_t n_held, cap_held;
+    int64_t held_next; /* wall ms: the earliest start_by held, INT64_MAX when none */
 
     struct worker wk;
     /* capacity() as of the loop's last turn, for the committer's lease
@@ -505,16 +507,23 @@ static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c
  * first, so a surplus left leased would return at lease expiry ahead of
  * every other webhook's new work, and one dead endpoint would set the pace
  * for all. */
+/* The next surplus row's place in w's line: its queue, then what was
+ * given back in the current burst. */
+static size_t line_place(struct wh *w)
+{
+    int64_t mono = clock_mono_ms();
+    if (mono - w->deferred_mono > 1000)
+        w->deferred = 0;
+    w->deferred_mono = mono;
+    return w->queued + w->deferred++;
+}
+
 static int64_t surplus_until(struct wh *w, int64_t max_wait_ms, int64_t now)
 {
     /* Each surplus row is due at its own place in line, not all at the
      * queue's end: otherwise a long backlog would be claimed and given back
      * whole about once a second, a steady load of writes for nothing. */
-    int64_t mono = clock_mono_ms();
-    if (mono - w->deferred_mono > 1000)
-        w->deferred = 0;
-    w->deferred_mono = mono;
-    size_t place = w->queued + w->deferred++;
+    size_t place = line_place(w);
     int64_t rounds = (int64_t)(place / (size_t)max64(w->w.max_in_flight, 1)) + 1;
     return now + min64(max64(rounds * max64(w->latency_ms, 10), 1000), max_wait_ms);
 }
@@ -539,7 +548,7 @@ static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t unti
  * before it first answered came back max_in_flight rows every tenth of a
  * second, for seconds (docs/performance.md, sixteenth round). False when the hold is
  * full: then the claim is deferred on the guess, as before. */
-static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w)
+static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w, int64_t now)
 {
     if (w->measured || d->n_held >= HOLD_MAX)
         return false;
@@ -550,49 +559,52 @@ static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct
     struct held *h = &d->held[d->n_held++];
     h->w = w;
     str_copy(h->delivery_id, sizeof h->delivery_id, c->delivery_id);
-    h->since_mono = clock_mono_ms();
+    h->start_by = now + d->max_wait_ms;
+    d->held_next = min64(d->held_next, h->start_by);
     w->n_held++;
     return true;
 }
 
-/* Gives back what is held for w (every webhook's, when w is NULL): due at
- * once while w has room at its latency now, the rest at their place in
- * line as any surplus. */
+/* Gives back what is held for w, or (w NULL) every entry whose time to
+ * start has come: due at once while its webhook has room at its latency
+ * now, the rest at their place in line as any surplus. */
 static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
 {
     size_t kept = 0;
+    d->held_next = INT64_MAX;
     for (size_t i = 0; i < d->n_held; i++) {
         struct held *h = &d->held[i];
-        if (w && h->w != w) {
+        if (w ? h->w != w : h->start_by > now) {
+            d->held_next = min64(d->held_next, h->start_by);
             d->held[kept++] = *h;
             continue;
         }
         struct wh *hw = h->w;
         int64_t until = now;
-        if (hw->disabled || hw->queued + hw->deferred >= queue_cap(d, hw)) {
+        if (hw->disabled || hw->queued + hw->deferred >= queue_cap(d, hw))
             until = surplus_until(hw, d->max_wait_ms, now);
-        } else {
-            hw->deferred++; /* in line: the ones given back after it queue behind it */
-            hw->deferred_mono = clock_mono_ms();
-        }
+        else
+            line_place(hw); /* in line: the ones given back after it queue behind it */
         defer_at(d, h->delivery_id, until);
         hw->n_held--;
     }
     d->n_held = kept;
 }
 
-/* Held claims may wait as long as a queued one (max_wait_ms): past that
- * they go back on the guess, since their leases must cover the attempt. */
-static void release_expired(struct dispatcher *d, int64_t now_m)
+/* Held claims may wait as long as a queued one (max_wait_ms from their
+ * lease's start): then they go back on the guess, while the lease still
+ * covers an attempt. */
+static void release_expired(struct dispatcher *d)
 {
-    if (d->n_held && now_m - d->held[0].since_mono >= d->max_wait_ms)
-        release_held(d, NULL, clock_now_ms());
+    int64_t now = clock_now_ms();
+    if (d->n_held && now >= d->held_next)
+        release_held(d, NULL, now);
 }
 
 static void defer_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w,
                         int64_t now)
 {
-    if (!hold_claim(d, c, w))
+    if (!hold_claim(d, c, w, now))
         defer_at(d, c->delivery_id, surplus_until(w, d->max_wait_ms, now));
 }
 
@@ -757,17 +769,17 @@ static void complete(struct dispatcher *d, struct xfer *x)
     d->n_inflight--;
     d->lane_inflight[x->lane]--;
     metrics_set_in_flight((int64_t)d->n_inflight);
-    if (w->measured) {
-        w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
-    } else {
-        /* The first attempt replaces the guess rather than averaging with
-         * it: a 1 ms endpoint's average would take twenty answers to come
-         * down from INITIAL_LATENCY_MS. */
+    /* The first answer replaces the guess rather than averaging with it:
+     * a 1 ms endpoint's average would take twenty answers to come down
+     * from INITIAL_LATENCY_MS. A failure without one (refused, or not
+     * sent) says nothing of the endpoint's speed, and a latency of 0
+     * would open its queue to the whole capacity. */
+    if (!w->measured && x->a.response_code > 0)
         w->latency_ms = x->a.duration_ms;
-        w->measured = true;
-        if (w->n_held)
-            release_held(d, w, clock_now_ms());
-    }
+    else
+        w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
+    bool first = !w->measured;
+    w->measured = true;
 
     struct retry_input in = {
         .n = c->attempts + 1,
@@ -821,6 +833,8 @@ static void complete(struct dispatcher *d, struct xfer *x)
            "error", x->a.error ? x->a.error : "", NULL);
     id_new(x->attempt_id, "att", in.now);
     x->wh = NULL;
+    if (first && w->n_held) /* after a disabling, which they must see */
+        release_held(d, w, in.now);
     ring_update(d, w);
 
     x->recorded = false;
@@ -1205,8 +1219,17 @@ static void worker_defer_locked(struct dispatcher *d)
     int rc = d->s->ops->defer(d->s, d->cfg->node_id, x, n, clock_now_ms());
     if (rc != 0)
         store_warn(&wk->last_warn, "defer", rc);
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        due = min64(due, x[i].until);
     free(x);
     pthread_mutex_lock(&wk->mu);
+    /* A claim asked before they were written did not see them; the loop
+     * claims again when the first is due (take_back). */
+    if (due != INT64_MAX) {
+        wk->defer_due = min64(wk->defer_due, due);
+        notify_loop(wk);
+    }
 }
 
 static void *worker_run(void *arg)
@@ -1292,6 +1315,8 @@ static void take_back(struct dispatcher *d)
     int64_t offered_at = d->wk.offered_leased_at;
     d->wk.offered = NULL;
     d->wk.n_offered = 0;
+    int64_t defer_due = d->wk.defer_due;
+    d->wk.defer_due = INT64_MAX;
     pthread_mutex_unlock(&d->wk.mu);
 
     while (done) {
@@ -1308,6 +1333,7 @@ static void take_back(struct dispatcher *d)
     }
     if (claimed)
         take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
+    d->next_claim_at = min64(d->next_claim_at, defer_due);
     /* Their time to start counts from when their lease began, before the
      * commit, as a claim's counts from the claim. */
     if (n_offered)
@@ -1317,6 +1343,7 @@ static void take_back(struct dispatcher *d)
 static int worker_start(struct dispatcher *d)
 {
     struct worker *wk = &d->wk;
+    wk->defer_due = INT64_MAX;
     wk->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wk->notify_fd < 0)
         return HERALD_EIO;
@@ -1450,7 +1477,7 @@ static int wait_timeout(struct dispatcher *d)
     if (store_deaf(d)) /* to try notify_fd again */
         wake = min64(wake, now_m + DEAF_POLL_MS);
     if (d->n_held) /* release_expired */
-        wake = min64(wake, d->held[0].since_mono + d->max_wait_ms);
+        wake = min64(wake, now_m + max64(0, d->held_next - now_w));
     if (wake == INT64_MAX)
         return -1;
     int64_t t = wake - now_m;
@@ -1524,6 +1551,7 @@ static void drop_all_queued(struct dispatcher *d)
     for (size_t i = 0; i < d->n_held; i++)
         d->held[i].w->n_held--;
     d->n_held = 0;
+    d->held_next = INT64_MAX;
 }
 
 static void *run(void *arg)
@@ -1556,11 +1584,11 @@ static void *run(void *arg)
         store_deaf_poll(d, clock_now_ms());
         if (claim_ready(d) && clock_now_ms() >= d->next_claim_at)
             worker_ask_claim(d);
+        release_expired(d);
         start_some(d);
         submit_all(d);
-        hand_over(d); /* attempts that failed before reaching the network */
+        hand_over(d); /* attempts that failed before reaching the network, deferrals */
         int64_t now_m = clock_mono_ms();
-        release_expired(d, now_m);
         sweep(d, now_m);
         update_spill(d, now_m);
         atomic_store(&d->room, capacity(d));
@@ -1715,6 +1743,7 @@ int dispatcher_start(struct dispatcher **out, const struct herald_config *cfg, s
     atomic_init(&d->room, 0);
     /* A queued delivery may wait while its lease still covers one whole
      * request and the recording of its result. */
+    d->held_next = INT64_MAX;
     d->max_wait_ms = cfg->lease_ms - cfg->request_timeout_ms - LEASE_MARGIN_MS;
     if (d->max_wait_ms < cfg->lease_ms / 4) {
         log_kv(LOG_WARN, "lease is short for the request timeout; deliveries may wait for leases",

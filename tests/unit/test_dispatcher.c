@@ -695,6 +695,70 @@ static void test_surplus_waits_for_the_first_answer(void **state)
     receiver_close(f, r);
 }
 
+/* Starts a dispatcher on N deliveries for a webhook whose first request
+ * hangs (max_in_flight 2), and waits until all N are claimed. */
+static struct receiver *hold_n(struct fixture *f, int n)
+{
+    static const char *const script[] = {"HANG", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver *r = receiver_open(f, script, 2);
+    struct hook h;
+    make_hook(f, &h, r->port, "[\"post.published\"]", 4, 2);
+    for (int i = 0; i < n; i++)
+        publish(f, "post.published", "{}", NULL, 1);
+    dispatcher_open(f, f->s);
+    wait_received(r, 1);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).in_flight < n) {
+        if (clock_mono_ms() > end)
+            fail_msg("not all claimed: %lld of %d", (long long)stats(f).in_flight, n);
+        poll_pause();
+    }
+    return r;
+}
+
+/* Held surplus is leased to this node like a queued delivery: stopping
+ * gives it back to the store, pending, with nothing lost. */
+static void test_held_surplus_given_back_on_stop(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.request_timeout_ms = 30000;
+    struct receiver *r = hold_n(f, 200);
+    receiver_unhang(r); /* the hung attempt ends (unanswered), so stop need not wait it out */
+    dispatcher_close(f, f->d);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.pending + st.succeeded, 200);
+    assert_int_equal(st.failed, 0);
+    receiver_close(f, r);
+}
+
+/* A webhook that never answers within max_wait_ms (here 5 s: a 20 s lease,
+ * a 14 s request timeout) gets its held surplus back on the guess, while
+ * the leases still cover an attempt; nothing is sent meanwhile. */
+static void test_held_surplus_expires(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.request_timeout_ms = 14000;
+    f->cfg.lease_ms = 20000;
+    struct receiver *r = hold_n(f, 60); /* 2 in flight, 20 queued, 38 held */
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (stats(f).in_flight == 60) {
+        if (clock_mono_ms() > end)
+            fail_msg("held surplus never given back");
+        poll_pause();
+    }
+    struct store_stats st = stats(f);
+    assert_int_equal(st.pending, 60);
+    assert_true(st.in_flight <= 2 + 20); /* in flight and queued at the guessed latency */
+    assert_int_equal(receiver_count(r), 1);
+    receiver_unhang(r);
+    dispatcher_close(f, f->d);
+    st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.pending + st.succeeded, 60);
+    receiver_close(f, r);
+}
+
 /* A dispatcher that went idle (nothing due) picks up new work after each
  * ingest and its wake-up, round after round. */
 static void test_wake_after_idle(void **state)
@@ -963,6 +1027,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exhausted_and_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_endpoint_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surplus_waits_for_the_first_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_surplus_given_back_on_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_surplus_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lanes_send_each_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lanes_share_a_webhook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_loop_keeps_its_transfers, setup, teardown),
