@@ -596,8 +596,10 @@ static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
  * covers an attempt. */
 static void release_expired(struct dispatcher *d)
 {
+    if (d->n_held == 0)
+        return; /* every turn of the loop: no clock read for nothing */
     int64_t now = clock_now_ms();
-    if (d->n_held && now >= d->held_next)
+    if (now >= d->held_next)
         release_held(d, NULL, now);
 }
 
@@ -774,11 +776,11 @@ static void complete(struct dispatcher *d, struct xfer *x)
      * from INITIAL_LATENCY_MS. A failure without one (refused, or not
      * sent) says nothing of the endpoint's speed, and a latency of 0
      * would open its queue to the whole capacity. */
-    if (!w->measured && x->a.response_code > 0)
+    bool first = !w->measured;
+    if (first && x->a.response_code > 0)
         w->latency_ms = x->a.duration_ms;
     else
         w->latency_ms = (w->latency_ms * 4 + x->a.duration_ms) / 5;
-    bool first = !w->measured;
     w->measured = true;
 
     struct retry_input in = {

@@ -112,6 +112,31 @@ def free_port():
     return port
 
 
+def read_message(sock, timeout=30):
+    """Reads one HTTP/1.1 message (head and a Content-Length body) from a
+    blocking socket. Returns (head, body), or None when the peer closes
+    first."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return head, body
+
+
 def wait_for(cond, timeout=None, interval=0.05, what="condition"):
     """Calls cond() until it returns something truthy, which is returned.
     Raises AssertionError naming `what` after timeout seconds."""

@@ -22,7 +22,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEADLINE, Herald, case, check, eq, main, wait_for  # noqa: E402
+from harness import (DEADLINE, Herald, case, check, eq, main, read_message,  # noqa: E402
+                     wait_for)
 
 RATE, BURST = 5, 10       # --rate-limit, --rate-burst
 AUTH_FAILS = 5            # --auth-fail-limit (per minute)
@@ -235,26 +236,9 @@ def served(h, s):
     """Sends a request on an open connection; True when it is answered. The
     whole answer is read, so the connection can be asked again."""
     try:
-        s.settimeout(30)
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                return False
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(body) < length:
-            chunk = s.recv(4096)
-            if not chunk:
-                return False
-            body += chunk
-        return head.startswith(b"HTTP/1.1 200")
+        answer = read_message(s)
+        return answer is not None and answer[0].startswith(b"HTTP/1.1 200")
     except OSError:
         return False
 

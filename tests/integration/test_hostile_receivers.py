@@ -27,7 +27,8 @@ from datetime import datetime
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Herald, Receiver, Reply, case, check, eq, main, wait_for  # noqa: E402
+from harness import (Herald, Receiver, Reply, case, check, eq, main, read_message,  # noqa: E402
+                     wait_for)
 
 TIMEOUT_MS = 2000
 MARGIN_MS = 1500          # scheduling slack on a loaded sanitizer build
@@ -102,33 +103,12 @@ class RawServer:
                     pass
 
 
-def read_request(c):
-    c.settimeout(30)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = c.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    n = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":", 1)[1])
-    while len(body) < n:
-        chunk = c.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return data
-
-
 def hang(srv, c):
     srv.hold()  # accept, then nothing at all
 
 
 def drip(srv, c):
-    read_request(c)
+    read_message(c)
     for b in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
         if srv.stopping.wait(1.0):
             return
@@ -136,7 +116,7 @@ def drip(srv, c):
 
 
 def reset(srv, c):
-    read_request(c)
+    read_message(c)
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
     time.sleep(0.05)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -144,12 +124,12 @@ def reset(srv, c):
 
 
 def close_early(srv, c):
-    read_request(c)
+    read_message(c)
     c.close()
 
 
 def gigabyte(srv, c):
-    read_request(c)
+    read_message(c)
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
               b"Content-Length: 1073741824\r\n\r\n")
     block = b"\0" * 65536
@@ -163,7 +143,7 @@ def gigabyte(srv, c):
 
 
 def endless_chunked(srv, c):
-    read_request(c)
+    read_message(c)
     c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"1000\r\n" + b"y" * 4096 + b"\r\n"
     c.settimeout(5)
@@ -172,7 +152,7 @@ def endless_chunked(srv, c):
 
 
 def many_headers(srv, c):
-    read_request(c)
+    read_message(c)
     c.sendall(b"HTTP/1.1 200 OK\r\n")
     c.settimeout(5)
     block = b"".join(b"X-Header-%d: value\r\n" % i for i in range(1000))
@@ -197,7 +177,7 @@ def tls_wrapper(certfile, keyfile):
 
 
 def tls_ok(srv, c):
-    read_request(c)
+    read_message(c)
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
