@@ -152,7 +152,8 @@ struct xfer {
 struct held {
     struct wh *w;
     char delivery_id[HERALD_ID_MAX];
-    int64_t start_by; /* wall ms, as a queued job's: its lease began max_wait_ms before */
+    int64_t lease_until; /* the claim's lease (store_deferral.lease_until) */
+    int64_t start_by;    /* wall ms, as a queued job's: its lease began max_wait_ms before */
 };
 
 /* The store worker's mailbox. Everything here is guarded by mu; the loop
@@ -528,8 +529,10 @@ static int64_t surplus_until(struct wh *w, int64_t max_wait_ms, int64_t now)
     return now + min64(max64(rounds * max64(w->latency_ms, 10), 1000), max_wait_ms);
 }
 
-/* Gives a leased delivery back to the store, due again at until. */
-static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t until)
+/* Gives a delivery back to the store, due again at until, if it is still
+ * under the lease it was claimed with (lease_until). */
+static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t lease_until,
+                     int64_t until)
 {
     if (d->n_defer == d->cap_defer) {
         d->cap_defer = d->cap_defer ? d->cap_defer * 2 : 64;
@@ -538,6 +541,7 @@ static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t unti
     struct store_deferral *x = &d->defer[d->n_defer++];
     str_copy(x->delivery_id, sizeof x->delivery_id, delivery_id);
     x->until = until;
+    x->lease_until = lease_until;
     /* Handed-off events bring no wake-up: claim again when this is due. */
     d->next_claim_at = min64(d->next_claim_at, until);
 }
@@ -559,6 +563,7 @@ static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct
     struct held *h = &d->held[d->n_held++];
     h->w = w;
     str_copy(h->delivery_id, sizeof h->delivery_id, c->delivery_id);
+    h->lease_until = c->lease_until;
     h->start_by = now + d->max_wait_ms;
     d->held_next = min64(d->held_next, h->start_by);
     w->n_held++;
@@ -585,7 +590,7 @@ static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
             until = surplus_until(hw, d->max_wait_ms, now);
         else
             line_place(hw); /* in line: the ones given back after it queue behind it */
-        defer_at(d, h->delivery_id, until);
+        defer_at(d, h->delivery_id, h->lease_until, until);
         hw->n_held--;
     }
     d->n_held = kept;
@@ -607,7 +612,7 @@ static void defer_claim(struct dispatcher *d, const struct store_claim *c, struc
                         int64_t now)
 {
     if (!hold_claim(d, c, w, now))
-        defer_at(d, c->delivery_id, surplus_until(w, d->max_wait_ms, now));
+        defer_at(d, c->delivery_id, c->lease_until, surplus_until(w, d->max_wait_ms, now));
 }
 
 static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)

@@ -1443,6 +1443,7 @@ static int pg_claim_due(struct store *s, const char *owner, int64_t now, int64_t
         for (int i = 0; rc == 0 && i < rows; i++) {
             len++;
             rc = read_claim(o.res, i, &v[i]);
+            v[i].lease_until = lease_until;
         }
     }
     PQclear(o.res);
@@ -1748,16 +1749,20 @@ struct deferrals {
 static int defer_tx(struct pg_conn *c, void *arg)
 {
     struct deferrals *x = arg;
-    struct pg_array ids, until;
+    struct pg_array ids, until, lease;
     pga_init(&ids, PG_OID_TEXT);
     pga_init(&until, PG_OID_INT8);
+    pga_init(&lease, PG_OID_INT8);
     for (size_t i = 0; i < x->n; i++) {
         pga_text(&ids, x->d[i].delivery_id);
         pga_i64(&until, x->d[i].until);
+        pga_i64(&lease, x->d[i].lease_until);
     }
     int rc = pga_finish(&ids);
     if (rc == 0)
         rc = pga_finish(&until);
+    if (rc == 0)
+        rc = pga_finish(&lease);
     if (rc == 0) {
         struct pg_params p;
         pgp_init(&p);
@@ -1765,10 +1770,12 @@ static int defer_tx(struct pg_conn *c, void *arg)
         pgp_int(&p, x->now);
         pgp_array(&p, &ids);
         pgp_array(&p, &until);
+        pgp_array(&p, &lease);
         rc = run(c, PS_DLV_DEFER, &p, NULL);
     }
     pga_release(&ids);
     pga_release(&until);
+    pga_release(&lease);
     return rc;
 }
 

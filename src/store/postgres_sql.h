@@ -261,9 +261,9 @@
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
                  " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
                  " lease_owner = NULL, lease_expires_at = 0, updated_at = $2::bigint"              \
-                 " FROM unnest($3::text[], $4::bigint[]) AS x(id, until)"                          \
+                 " FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS x(id, until, lease)"     \
                  " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"               \
-                 " AND deliveries.status = 'in_flight'")                                           \
+                 " AND deliveries.lease_expires_at = x.lease AND deliveries.status = 'in_flight'") \
     X(DLV_RELEASE, PG_DLV_REQUEUE_SET "WHERE lease_owner = $1::text AND status = 'in_flight'")     \
     /* The third column says whether its webhook still exists. */                                  \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \

@@ -1325,6 +1325,7 @@ static size_t hand_off(struct store_ingest *it, const char *delivery_id, const s
     k->max_attempts = max_attempts;
     k->event_created_at = it->created_at;
     k->webhook_modified_at = t->modified_at;
+    k->lease_until = it->lease_until;
     k->payload = xmalloc(it->data_len + 1);
     memcpy(k->payload, it->data, it->data_len);
     k->payload[it->data_len] = '\0';
@@ -1758,6 +1759,7 @@ static int claim_tx(struct conn *c, const char *owner, int64_t now, int64_t leas
     *n = r.len;
     sqlite3_stmt *st = c->st[ST_DLV_LEASE];
     for (size_t i = 0; rc == 0 && i < r.len; i++) {
+        r.v[i].lease_until = lease_until;
         bind_int(st, 1, r.v[i].row);
         bind_text(st, 2, owner);
         bind_int(st, 3, lease_until);
@@ -2001,6 +2003,7 @@ static int defer_tx(struct conn *c, const char *owner, const struct store_deferr
         bind_text(st, 2, owner);
         bind_int(st, 3, d[i].until);
         bind_int(st, 4, now);
+        bind_int(st, 5, d[i].lease_until);
         rc = run(c, st);
         if (rc == 0)
             count_move(c, CNT_IN_FLIGHT, CNT_PENDING, sqlite3_changes(c->db));

@@ -209,7 +209,8 @@
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3,"                 \
                  " due_at = CASE WHEN " DLV_WEBHOOK_ENABLED " THEN ?3 ELSE NULL END,"              \
                  " lease_owner = NULL, lease_expires_at = 0, updated_at = ?4"                      \
-                 " WHERE id = ?1 AND lease_owner = ?2 AND status = 'in_flight'")                   \
+                 " WHERE id = ?1 AND lease_owner = ?2 AND lease_expires_at = ?5"                   \
+                 " AND status = 'in_flight'")                                                      \
     X(DLV_RELEASE, DLV_REQUEUE_SET "WHERE due_at IS NOT NULL AND lease_owner = ?1"                 \
                                    " AND status = 'in_flight'")                                    \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \

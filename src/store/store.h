@@ -206,7 +206,9 @@ struct store_claim {
     int64_t webhook_modified_at; /* lets the dispatcher notice a changed webhook */
     char *payload;               /* owned; event data */
     size_t payload_len;
-    int64_t row; /* the backend's handle on the row (SQLite: its rowid), 0 if none */
+    int64_t row;         /* the backend's handle on the row (SQLite: its rowid), 0 if none */
+    int64_t lease_until; /* the lease it came with: claim_due's lease_until, or the
+                          * store_ingest.lease_until of a hand-off */
 };
 void store_claims_free(struct store_claim *c, size_t n);
 
@@ -258,7 +260,8 @@ struct store_result {
 /* A claimed delivery its dispatcher will not send yet (defer). */
 struct store_deferral {
     char delivery_id[HERALD_ID_MAX];
-    int64_t until; /* due again at this time */
+    int64_t until;       /* due again at this time */
+    int64_t lease_until; /* the claim's store_claim.lease_until */
 };
 
 struct store_stats {
@@ -361,7 +364,10 @@ struct store_ops {
     /* Gives back deliveries leased to owner that it chose not to send yet
      * (it claimed more for one webhook than that webhook can take soon):
      * each becomes pending, due at its until, with no attempt counted.
-     * Rows no longer leased to owner are left alone. Without this, a slow
+     * Rows no longer under the claim's lease (owner and lease_until) are
+     * left alone: a deferral that arrives after its lease ran out must not
+     * free a row claimed again since, by another node or by owner itself,
+     * whose attempt may be in flight. Without this, a slow
      * webhook's surplus would stay leased until the lease ran out and then
      * come back first in line, ahead of every healthy webhook's work. */
     int (*defer)(struct store *s, const char *owner, const struct store_deferral *d, size_t n,

@@ -1053,6 +1053,7 @@ static void test_ingest_hands_off(void **state)
     assert_int_equal(c[0].payload_len, 7);
     assert_memory_equal(c[0].payload, "{\"i\":0}", 8); /* NUL-terminated */
     assert_true(c[0].row > 0);
+    assert_int_equal(c[0].lease_until, T0 + 1000); /* what a deferral of it must name */
     assert_string_equal(c[1].delivery_id, e[1].first_delivery_id);
     assert_string_equal(c[1].event_id, e[1].id);
     assert_int_equal(c[1].row, c[0].row + 1);
@@ -1286,11 +1287,13 @@ static void test_defer(void **state)
     struct store_ingest b = ingest1(f, f->acct, "post.published", T0 + 1);
     struct store_claim *k;
     assert_int_equal(claim(f, "node-a", T0 + 5, T0 + HOUR, 2, &k), 2);
-    store_claims_free(k, 2);
     struct store_stats s0, s1;
     assert_int_equal(OPS(f)->stats(f->s, &s0), 0);
 
-    struct store_deferral d[2] = {{.until = T0 + 30 * SEC}, {.until = T0 + 40 * SEC}};
+    assert_int_equal(k[0].lease_until, T0 + HOUR);
+    store_claims_free(k, 2);
+    struct store_deferral d[2] = {{.until = T0 + 30 * SEC, .lease_until = T0 + HOUR},
+                                  {.until = T0 + 40 * SEC, .lease_until = T0 + HOUR}};
     memcpy(d[0].delivery_id, a.first_delivery_id, sizeof d[0].delivery_id);
     memcpy(d[1].delivery_id, b.first_delivery_id, sizeof d[1].delivery_id);
     assert_int_equal(OPS(f)->defer(f->s, "node-b", d, 2, T0 + 10), 0); /* not its leases */
@@ -1314,6 +1317,40 @@ static void test_defer(void **state)
     assert_string_equal(k[0].delivery_id, a.first_delivery_id);
     assert_int_equal(k[0].attempts, 0);
     store_claims_free(k, n);
+}
+
+/* A deferral that arrives after its lease ran out leaves the row alone,
+ * even when the same node has claimed it again since: that claim's attempt
+ * may be in flight, and a row made pending under it would be sent twice. */
+static void test_defer_stale_lease(void **state)
+{
+    struct fx *f = *state;
+    drain(f);
+    char hook[HERALD_ID_MAX];
+    mk_webhook(f, f->acct, "h", "[\"*\"]", true, T0, hook);
+    struct store_ingest a = ingest1(f, f->acct, "post.published", T0);
+    struct store_claim *k;
+    assert_int_equal(claim(f, "node-a", T0 + 5, T0 + 10 * SEC, 1, &k), 1);
+    store_claims_free(k, 1);
+    /* The lease runs out and node-a claims the row again. */
+    assert_int_equal(claim(f, "node-a", T0 + 11 * SEC, T0 + HOUR, 1, &k), 1);
+    assert_string_equal(k[0].delivery_id, a.first_delivery_id);
+    assert_int_equal(k[0].lease_until, T0 + HOUR);
+    store_claims_free(k, 1);
+
+    struct store_deferral late = {.until = T0 + 30 * SEC, .lease_until = T0 + 10 * SEC};
+    memcpy(late.delivery_id, a.first_delivery_id, sizeof late.delivery_id);
+    assert_int_equal(OPS(f)->defer(f->s, "node-a", &late, 1, T0 + 12 * SEC), 0);
+    struct store_delivery x = get_delivery(f, f->acct, a.first_delivery_id);
+    assert_string_equal(x.status, "in_flight");
+    assert_int_equal(claim(f, "node-b", T0 + 40 * SEC, T0 + HOUR, 10, &k), 0);
+
+    struct store_deferral current = late;
+    current.lease_until = T0 + HOUR;
+    assert_int_equal(OPS(f)->defer(f->s, "node-a", &current, 1, T0 + 12 * SEC), 0);
+    x = get_delivery(f, f->acct, a.first_delivery_id);
+    assert_string_equal(x.status, "pending");
+    assert_int_equal(x.next_attempt_at, T0 + 30 * SEC);
 }
 
 static void test_delivery_retry(void **state)
@@ -1884,6 +1921,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_delete_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_ingest, setup, teardown),
