@@ -27,6 +27,7 @@ from datetime import datetime
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (Herald, Receiver, Reply, case, check, eq, main, read_message,  # noqa: E402
                      wait_for)
 
@@ -224,6 +225,7 @@ CHILD = None
 def setup():
     global H, RECV, ACCT, CANARY, CHILD
     tmp = tempfile.mkdtemp(prefix="herald-hostile-")
+    harness._tmp_dirs.append(tmp)  # the receivers' certificate: removed with the rest
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()
     CHILD = ctx.Process(target=serve_hostile, args=(q,) + self_signed(tmp), daemon=True)

@@ -315,6 +315,7 @@ REBIND = {"rebind.test": ["127.0.0.1", TEN]}
 def setup():
     global TMP, CAN, DNS, TLS, RECV, H, ACCT
     TMP = tempfile.mkdtemp(prefix="herald-netns-")
+    harness._tmp_dirs.append(TMP)
     prepare_namespace(TMP)
     CAN = Canaries()
     DNS = Dns(DNS_TABLE, REBIND)
