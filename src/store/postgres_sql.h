@@ -257,7 +257,7 @@
                   " AS x(id, status, n, next, end_at)"                                             \
                   " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"              \
                   " AND deliveries.status = 'in_flight'")                                          \
-    /* $1 owner, $2 now, $3 ids, $4 due times. */                                                  \
+    /* $1 owner, $2 now, $3 ids, $4 due times, $5 leases. */                                       \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
                  " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
                  " lease_owner = NULL, lease_expires_at = 0, updated_at = $2::bigint"              \

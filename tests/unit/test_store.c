@@ -1066,6 +1066,14 @@ static void test_ingest_hands_off(void **state)
     d = get_delivery(f, f->acct, e[0].first_delivery_id);
     assert_string_equal(d.status, "succeeded");
 
+    /* A hand-off claim names its row's lease: the owner can give it back. */
+    struct store_deferral back = {.until = T0 + 800, .lease_until = c[1].lease_until};
+    memcpy(back.delivery_id, c[1].delivery_id, sizeof back.delivery_id);
+    assert_int_equal(OPS(f)->defer(f->s, "node-a", &back, 1, T0 + 50), 0);
+    d = get_delivery(f, f->acct, c[1].delivery_id);
+    assert_string_equal(d.status, "pending");
+    assert_int_equal(d.next_attempt_at, T0 + 800);
+
     /* Past the lease, what was never sent is claimable as usual, and the
      * claim is the one ingest made. */
     size_t n = claim(f, "node-b", T0 + 1001, T0 + 2000, 10, &got);
