@@ -503,11 +503,6 @@ static struct wh *wh_for_claim(struct dispatcher *d, const struct store_claim *c
     return w;
 }
 
-/* When a surplus claim for w is due again: when w should have room, its
- * queue's worth of rounds at its observed latency. Claims come oldest
- * first, so a surplus left leased would return at lease expiry ahead of
- * every other webhook's new work, and one dead endpoint would set the pace
- * for all. */
 /* The next surplus row's place in w's line: its queue, then what was
  * given back in the current burst. */
 static size_t line_place(struct wh *w)
@@ -519,6 +514,11 @@ static size_t line_place(struct wh *w)
     return w->queued + w->deferred++;
 }
 
+/* When a surplus claim for w is due again: when w should have room, its
+ * place in line in rounds at its observed latency. Claims come oldest
+ * first, so a surplus left leased would return at lease expiry ahead of
+ * every other webhook's new work, and one dead endpoint would set the pace
+ * for all. */
 static int64_t surplus_until(struct wh *w, int64_t max_wait_ms, int64_t now)
 {
     /* Each surplus row is due at its own place in line, not all at the
