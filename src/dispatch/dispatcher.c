@@ -34,17 +34,19 @@
  * Leases. A claimed delivery is leased to this node for cfg->lease_ms; so
  * is one the group commit hands over (dispatcher_lease_cb), born leased,
  * whose claim ingest made in memory (store_ingest.leased) and the loop
- * queues like any other, its start_by counted from when its lease began.
- * A queued delivery starts only while the lease still covers a whole
- * request (start_by); one that waited too long is dropped from memory,
- * stays leased, and comes back through claim_due when the lease expires —
- * so a queued delivery can never be sent by two nodes at once. To keep
- * that rare, each webhook's queue is capped at what it can start within
- * the lease given its observed latency. The rest of a claim goes back to
- * the store, due when the webhook should have room; until a webhook's
- * first attempt ends, its latency is only a guess, so that rest stays
- * leased here without its payload (hold_claim) and goes back once the
- * first answer, or max_wait_ms, says when.
+ * queues like any other. Each claim carries the lease written on its row
+ * (store_claim.lease_until), and a queued delivery starts only while that
+ * lease still covers a whole request (start_by: max_wait_ms after the
+ * lease began), however long the claim took to reach the loop; one that
+ * waited too long is dropped from memory, stays leased, and comes back
+ * through claim_due when the lease expires — so a queued delivery can
+ * never be sent by two nodes at once. To keep that rare, each webhook's
+ * queue is capped at what it can start within the lease given its
+ * observed latency. The rest of a claim goes back to the store, due when
+ * the webhook should have room; until a webhook's first attempt ends, its
+ * latency is only a guess, so that rest stays leased here without its
+ * payload (hold_claim) and goes back once the first answer, or its
+ * start_by, says when.
  *
  * A deleted webhook: store->webhook_delete() already failed its pending and
  * in-flight deliveries, so claims that raced with the delete are simply
@@ -98,8 +100,7 @@
 
 /* One claimed delivery waiting in its webhook's queue or being sent. */
 struct job {
-    struct store_claim c; /* payload owned */
-    int64_t start_by;     /* wall ms: past this the lease cannot cover a request */
+    struct store_claim c; /* payload owned; c.lease_until gives its start_by */
     struct job *next;
 };
 
@@ -148,12 +149,12 @@ struct xfer {
 
 /* A surplus claim of a webhook that has not answered yet, still leased:
  * given back (defer) once the webhook's first attempt says how fast it is,
- * or after max_wait_ms at the latest (hold_claim). */
+ * or at its start_by at the latest, when a queued one would be dropped
+ * (hold_claim). */
 struct held {
     struct wh *w;
     char delivery_id[HERALD_ID_MAX];
-    int64_t lease_until; /* the claim's lease (store_deferral.lease_until) */
-    int64_t start_by;    /* wall ms, as a queued job's: its lease began max_wait_ms before */
+    int64_t lease_until; /* the claim's lease (store_deferral.lease_until; start_by) */
 };
 
 /* The store worker's mailbox. Everything here is guarded by mu; the loop
@@ -183,7 +184,6 @@ struct worker {
      * ingest made them (dispatcher_offer_cb; owned) */
     struct store_claim *offered;
     size_t n_offered;
-    int64_t offered_leased_at;
     /* the worker's own */
     struct store_result *results;
     struct store_ingest *emits;
@@ -529,6 +529,20 @@ static int64_t surplus_until(struct wh *w, int64_t max_wait_ms, int64_t now)
     return now + min64(max64(rounds * max64(w->latency_ms, 10), 1000), max_wait_ms);
 }
 
+/* Wall ms past which a claim leased until lease_until (its
+ * store_claim.lease_until) may no longer start. Its lease began lease_ms
+ * before lease_until; max_wait_ms after that, it still covers one whole
+ * request and the recording of the result, and no later. Counted from the
+ * lease the store wrote, so the time a claim spent on its way to the loop
+ * (the store worker's mailbox, the hand-off) counts too. Every claim comes
+ * with its lease (claim_due, the hand-off); one with none (0) is long past
+ * its start_by and never sent, as a delivery whose lease nothing vouches
+ * for must not be. */
+static int64_t start_by(const struct dispatcher *d, int64_t lease_until)
+{
+    return lease_until - d->cfg->lease_ms + d->max_wait_ms;
+}
+
 /* Gives a delivery back to the store, due again at until, if it is still
  * under the lease it was claimed with (lease_until). */
 static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t lease_until,
@@ -552,7 +566,7 @@ static void defer_at(struct dispatcher *d, const char *delivery_id, int64_t leas
  * before it first answered came back max_in_flight rows every tenth of a
  * second, for seconds (docs/performance.md, sixteenth round). False when the hold is
  * full: then the claim is deferred on the guess, as before. */
-static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w, int64_t now)
+static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w)
 {
     if (w->measured || d->n_held >= HOLD_MAX)
         return false;
@@ -564,8 +578,7 @@ static bool hold_claim(struct dispatcher *d, const struct store_claim *c, struct
     h->w = w;
     str_copy(h->delivery_id, sizeof h->delivery_id, c->delivery_id);
     h->lease_until = c->lease_until;
-    h->start_by = now + d->max_wait_ms;
-    d->held_next = min64(d->held_next, h->start_by);
+    d->held_next = min64(d->held_next, start_by(d, h->lease_until));
     w->n_held++;
     return true;
 }
@@ -579,8 +592,8 @@ static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
     d->held_next = INT64_MAX;
     for (size_t i = 0; i < d->n_held; i++) {
         struct held *h = &d->held[i];
-        if (w ? h->w != w : h->start_by > now) {
-            d->held_next = min64(d->held_next, h->start_by);
+        if (w ? h->w != w : start_by(d, h->lease_until) > now) {
+            d->held_next = min64(d->held_next, start_by(d, h->lease_until));
             d->held[kept++] = *h;
             continue;
         }
@@ -596,9 +609,9 @@ static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
     d->n_held = kept;
 }
 
-/* Held claims may wait as long as a queued one (max_wait_ms from their
- * lease's start): then they go back on the guess, while the lease still
- * covers an attempt. */
+/* Held claims may wait as long as a queued one (until their start_by):
+ * then they go back on the guess, while the lease still covers an
+ * attempt. */
 static void release_expired(struct dispatcher *d)
 {
     if (d->n_held == 0)
@@ -611,7 +624,7 @@ static void release_expired(struct dispatcher *d)
 static void defer_claim(struct dispatcher *d, const struct store_claim *c, struct wh *w,
                         int64_t now)
 {
-    if (!hold_claim(d, c, w, now))
+    if (!hold_claim(d, c, w))
         defer_at(d, c->delivery_id, c->lease_until, surplus_until(w, d->max_wait_ms, now));
 }
 
@@ -627,7 +640,6 @@ static void enqueue(struct dispatcher *d, struct store_claim *c, int64_t now)
     struct job *j = job_get(d);
     j->c = *c;
     c->payload = NULL; /* moved */
-    j->start_by = now + d->max_wait_ms;
     if (w->qtail)
         w->qtail->next = j;
     else
@@ -979,8 +991,10 @@ static void start_some(struct dispatcher *d)
     while (d->ring && d->n_inflight < total && idle < d->ring_len) {
         struct wh *w = d->ring;
         d->ring = w->rnext;
-        /* Deliveries that waited past their lease's slack go back unsent. */
-        while (w->qhead && w->qhead->start_by < now_w)
+        /* Deliveries that waited past their lease's slack are dropped
+         * unsent, still leased: claim_due takes them again once the lease
+         * has run out. */
+        while (w->qhead && start_by(d, w->qhead->c.lease_until) < now_w)
             job_put(d, queue_pop(d, w));
         bool started = false;
         if (w->qhead && take_token(d, w, now_m)) {
@@ -1319,7 +1333,6 @@ static void take_back(struct dispatcher *d)
     d->wk.n_claims = 0;
     struct store_claim *offered = d->wk.offered;
     size_t n_offered = d->wk.n_offered;
-    int64_t offered_at = d->wk.offered_leased_at;
     d->wk.offered = NULL;
     d->wk.n_offered = 0;
     int64_t defer_due = d->wk.defer_due;
@@ -1341,10 +1354,10 @@ static void take_back(struct dispatcher *d)
     if (claimed)
         take_claims(d, claims, n, now, min64(next_at, d->next_claim_at));
     d->next_claim_at = min64(d->next_claim_at, defer_due);
-    /* Their time to start counts from when their lease began, before the
-     * commit, as a claim's counts from the claim. */
+    /* Each has until its own lease's start_by, as a claim has; the time
+     * read here only places their surplus in line. */
     if (n_offered)
-        enqueue_all(d, offered, n_offered, offered_at);
+        enqueue_all(d, offered, n_offered, clock_now_ms());
 }
 
 static int worker_start(struct dispatcher *d)
@@ -1814,17 +1827,14 @@ void dispatcher_offer_cb(void *arg, const struct store_ingest *items, size_t n,
 {
     struct dispatcher *d = arg;
     struct worker *wk = &d->wk;
+    /* Each claim carries its lease (store_claim.lease_until, the one
+     * dispatcher_lease_cb gave the commit): the items add nothing. */
+    (void)items;
+    (void)n;
     if (claims->len == 0)
         return;
-    /* One lease covers the whole commit (dispatcher_lease_cb). */
-    int64_t leased_at = 0;
-    for (size_t i = 0; i < n && !leased_at; i++)
-        if (items[i].lease_owner)
-            leased_at = items[i].lease_until - d->cfg->lease_ms;
     pthread_mutex_lock(&wk->mu);
     /* The loop may not have taken the previous offer yet: append. */
-    if (wk->n_offered == 0 || leased_at < wk->offered_leased_at)
-        wk->offered_leased_at = leased_at;
     wk->offered = xrealloc(wk->offered, (wk->n_offered + claims->len) * sizeof *wk->offered);
     memcpy(wk->offered + wk->n_offered, claims->v, claims->len * sizeof *claims->v);
     wk->n_offered += claims->len;

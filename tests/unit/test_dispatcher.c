@@ -865,6 +865,23 @@ static void test_hanging_receiver_times_out(void **state)
 static const struct store_ops *real_ops;
 static int claims_counted;
 
+typedef int (*claim_due_fn)(struct store *s, const char *owner, int64_t now, int64_t lease_until,
+                            size_t max, struct store_claim **out, size_t *n);
+
+/* The fixture's dispatcher on a proxy of f->s whose claim_due is fn;
+ * real_ops is f->s's. Static: teardown may stop the dispatcher after the
+ * test has returned. */
+static struct dispatcher *dispatcher_open_claiming(struct fixture *f, claim_due_fn fn)
+{
+    static struct store_ops ops;
+    static struct store proxy;
+    real_ops = f->s->ops;
+    ops = *real_ops;
+    ops.claim_due = fn;
+    proxy = (struct store){.ops = &ops, .impl = f->s->impl};
+    return dispatcher_open(f, &proxy);
+}
+
 static int counting_claim_due(struct store *s, const char *owner, int64_t now, int64_t lease_until,
                               size_t max, struct store_claim **out, size_t *n)
 {
@@ -889,13 +906,7 @@ static void test_idle_does_not_spin(void **state)
     make_hook(f, &h, ntohs(sa.sin_port), "[\"*\"]", 4, 8);
     publish(f, "post.published", "{}", NULL, 1);
 
-    real_ops = f->s->ops;
-    static struct store_ops ops; /* static: teardown may stop the dispatcher */
-    ops = *real_ops;
-    ops.claim_due = counting_claim_due;
-    static struct store proxy;
-    proxy = (struct store){.ops = &ops, .impl = f->s->impl};
-    struct dispatcher *d = dispatcher_open(f, &proxy);
+    struct dispatcher *d = dispatcher_open_claiming(f, counting_claim_due);
     int64_t end = clock_mono_ms() + DEADLINE_MS;
     while (stats(f).attempts < 1 || stats(f).in_flight > 0) {
         if (clock_mono_ms() > end)
@@ -912,6 +923,78 @@ static void test_idle_does_not_spin(void **state)
     assert_int_equal(st.attempts, 1);
     assert_int_equal(st.pending, 1);
     assert_int_equal(st.in_flight, 0);
+}
+
+/* A proxy whose next claim that finds work leases it as if the lease had
+ * begun STALE_MS before the claim: the row's lease_until, and the claim's,
+ * are now + lease_ms - STALE_MS. Every later claim passes through. */
+enum { STALE_MS = 30000 };
+static int stale_claims; /* 1 while armed, then 0; claims so leased go to stale_taken */
+static int stale_taken;
+
+static int stale_claim_due(struct store *s, const char *owner, int64_t now, int64_t lease_until,
+                           size_t max, struct store_claim **out, size_t *n)
+{
+    if (!__atomic_load_n(&stale_claims, __ATOMIC_SEQ_CST))
+        return real_ops->claim_due(s, owner, now, lease_until, max, out, n);
+    int rc = real_ops->claim_due(s, owner, now, lease_until - STALE_MS, max, out, n);
+    if (rc == 0 && *n > 0) {
+        __atomic_store_n(&stale_claims, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&stale_taken, (int)*n, __ATOMIC_SEQ_CST);
+    }
+    return rc;
+}
+
+/* A claim may start only while the lease written on its row still covers
+ * a request: max_wait_ms (here 25 s: a 60 s lease, a 30 s request
+ * timeout) after the lease began, not after the claim reached the loop.
+ * One whose lease began 30 s before is dropped unsent and stays leased
+ * (in_flight) until the lease runs out; a fresh one claimed after it is
+ * sent. Counted from the claim instead (the old start_by), both went out. */
+static void test_stale_lease_not_sent(void **state)
+{
+    struct fixture *f = *state;
+    f->cfg.lease_ms = 60000;
+    f->cfg.request_timeout_ms = 30000;
+    static const char *const ok[] = {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"};
+    struct receiver *r = receiver_open(f, ok, 1);
+    struct hook h;
+    make_hook(f, &h, r->port, "[\"*\"]", 4, 8);
+    publish(f, "post.published", "{\"lease\":\"stale\"}", NULL, 1);
+
+    __atomic_store_n(&stale_taken, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&stale_claims, 1, __ATOMIC_SEQ_CST);
+    struct dispatcher *d = dispatcher_open_claiming(f, stale_claim_due);
+    int64_t end = clock_mono_ms() + DEADLINE_MS;
+    while (__atomic_load_n(&stale_taken, __ATOMIC_SEQ_CST) == 0) {
+        if (clock_mono_ms() > end)
+            fail_msg("the stale delivery was not claimed in time");
+        poll_pause();
+    }
+    assert_int_equal(__atomic_load_n(&stale_taken, __ATOMIC_SEQ_CST), 1);
+
+    /* Claimed after the stale one was queued, and sent after it would
+     * have been: once this one is recorded, the other is settled too. */
+    publish(f, "account.connected", "{\"lease\":\"fresh\"}", NULL, 1);
+    dispatcher_wake(d);
+    wait_succeeded(f, 1);
+    struct store_stats st = stats(f);
+    assert_int_equal(st.succeeded, 1);
+    assert_int_equal(st.in_flight, 1); /* the stale one: dropped from memory, still leased */
+    assert_int_equal(st.attempts, 1);
+    assert_int_equal(receiver_count(r), 1);
+    cJSON *sent = find_event(r, "account.connected");
+    assert_non_null(sent);
+    assert_string_equal(field(sent, "lease"), "fresh");
+    cJSON_Delete(sent);
+    assert_null(find_event(r, "post.published"));
+
+    dispatcher_close(f, d); /* release(): the stale one back, pending */
+    st = stats(f);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.succeeded, 1);
+    receiver_close(f, r);
 }
 
 /* ---- the group commit's hand-off ---- */
@@ -1020,6 +1103,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_loop_keeps_its_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_after_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_lease_not_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hanging_receiver_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exhausted_event_does_not_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
