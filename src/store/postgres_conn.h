@@ -106,6 +106,9 @@ struct pg_conn {
      * is safe and may succeed (deadlock, serialization failure, or a
      * connection lost before COMMIT). */
     bool retryable;
+    /* The backend's own state for this connection (postgres.c keeps the
+     * running transaction's count deltas there); the pool never reads it. */
+    void *user;
 };
 
 /* Prepares a new connection (statements, session settings); 0 or an

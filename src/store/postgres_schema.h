@@ -156,6 +156,26 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE webhooks ADD COLUMN payload_format TEXT NOT NULL DEFAULT 'standard',"
     "  ADD COLUMN signature_header TEXT NOT NULL DEFAULT '',"
     "  ADD COLUMN timestamp_header TEXT NOT NULL DEFAULT '';",
+
+    /* 3: the figures of stats (every /metrics scrape), so a scrape reads a
+     * few hundred rows instead of counting three tables, which PostgreSQL
+     * did with parallel workers over every row. name is a delivery status,
+     * 'events' or 'attempts'; the figure is the sum of n over the slots.
+     * postgres.c keeps it: each write transaction adds up what it changed
+     * and applies the sums in one upsert, its last statement, to the slot
+     * of its connection, so concurrent writers (of this node or others)
+     * seldom update the same row. Seeded here from the tables, with
+     * writers held off (SHARE) so the seed is exact when it commits. */
+    "LOCK TABLE deliveries, events, attempts IN SHARE MODE;"
+    "CREATE TABLE counts ("
+    "  slot INTEGER NOT NULL,"
+    "  name TEXT COLLATE \"C\" NOT NULL,"
+    "  n BIGINT NOT NULL,"
+    "  PRIMARY KEY (slot, name));"
+    "INSERT INTO counts (slot, name, n)"
+    "  SELECT 0, status, COUNT(*) FROM deliveries GROUP BY status"
+    "  UNION ALL SELECT 0, 'events', COUNT(*) FROM events"
+    "  UNION ALL SELECT 0, 'attempts', COUNT(*) FROM attempts;",
 };
 
 #endif

@@ -88,6 +88,22 @@
     " AND ($3::bigint = 0 OR created_at >= $3::bigint)"                                            \
     " AND ($4::bigint = 0 OR created_at < $4::bigint)"
 
+/* Adds deltas to the counts table (postgres_schema.h, migration 3) from
+ * the rows "SELECT slot, cols FROM from" yields, one per (name, n) in
+ * name order: every writer takes its count rows in the same order, so two
+ * never deadlock on them. */
+#define PG_COUNTS_ADD(slot, cols, from)                                                            \
+    "INSERT INTO counts (slot, name, n) SELECT " slot ", " cols " FROM " from                      \
+    " ON CONFLICT (slot, name) DO UPDATE SET n = counts.n + EXCLUDED.n"
+
+/* Inside DLV_CLAIM: the leased rows that were pending move to in_flight
+ * in the counts of slot $5 (an expired lease was in_flight already). */
+#define PG_CLAIM_COUNTS                                                                            \
+    PG_COUNTS_ADD("$5::int", "x.name, x.n",                                                        \
+                  "(SELECT COUNT(*) AS k FROM leased WHERE old = 'pending') m,"                    \
+                  " LATERAL (VALUES ('in_flight', m.k), ('pending', -m.k)) AS x(name, n)"          \
+                  " WHERE m.k > 0")
+
 #define PG_STATEMENTS(X)                                                                           \
     X(PING, "SELECT 1")                                                                            \
     X(NOTIFY, "SELECT pg_notify('herald_due', '')")                                                \
@@ -228,18 +244,25 @@
      * nested loop even in a generic plan, whose guess for "LIMIT $2" is a                         \
      * tenth of the table (joining the CTE directly would hash the whole                           \
      * deliveries and events tables). */                                                           \
-    X(DLV_CLAIM, "WITH due AS (SELECT d.id, d.due_at FROM deliveries d"                            \
+    /* The status each row had when locked travels beside its id (old):                            \
+     * only pending rows move between counts (an expired lease stays                               \
+     * in_flight), and the statement applies that move to the counts of                            \
+     * slot $5 itself, after every row lock (PG_CLAIM_COUNTS), so a claim                          \
+     * stays one statement in autocommit. */                                                       \
+    X(DLV_CLAIM, "WITH due AS (SELECT d.id, d.due_at, d.status FROM deliveries d"                  \
                  " WHERE d.due_at <= $1::bigint AND EXISTS (SELECT 1 FROM webhooks w"              \
                  " WHERE w.id = d.webhook_id AND w.enabled)"                                       \
                  " ORDER BY d.due_at LIMIT $2::bigint FOR UPDATE OF d SKIP LOCKED),"               \
                  " leased AS (UPDATE deliveries d SET status = 'in_flight',"                       \
                  " lease_owner = $3::text, lease_expires_at = $4::bigint, due_at = $4::bigint,"    \
                  " updated_at = $1::bigint"                                                        \
-                 " FROM unnest(ARRAY(SELECT id FROM due ORDER BY due_at, id)) WITH ORDINALITY"     \
-                 " AS k(id, ord), events e, webhooks w"                                            \
+                 " FROM unnest(ARRAY(SELECT id FROM due ORDER BY due_at, id),"                     \
+                 " ARRAY(SELECT status FROM due ORDER BY due_at, id)) WITH ORDINALITY"             \
+                 " AS k(id, old, ord), events e, webhooks w"                                       \
                  " WHERE d.id = k.id AND e.id = d.event_id AND w.id = d.webhook_id"                \
-                 " RETURNING k.ord, d.id, d.event_id, d.webhook_id, d.account_id, d.attempts,"     \
-                 " d.max_attempts, e.type, e.created_at, e.payload, w.modified_at)"                \
+                 " RETURNING k.ord, k.old, d.id, d.event_id, d.webhook_id, d.account_id,"          \
+                 " d.attempts, d.max_attempts, e.type, e.created_at, e.payload, w.modified_at),"   \
+                 " counted AS (" PG_CLAIM_COUNTS ")"                                               \
                  " SELECT id, event_id, webhook_id, account_id, attempts, max_attempts, type,"     \
                  " created_at, payload, modified_at FROM leased ORDER BY ord")                     \
     X(DLV_NEXT_DUE, "SELECT due_at FROM deliveries WHERE due_at IS NOT NULL"                       \
@@ -256,7 +279,7 @@
                   " FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[])"    \
                   " AS x(id, status, n, next, end_at)"                                             \
                   " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"              \
-                  " AND deliveries.status = 'in_flight'")                                          \
+                  " AND deliveries.status = 'in_flight' RETURNING x.status")                       \
     /* $1 owner, $2 now, $3 ids, $4 due times, $5 leases. */                                       \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
                  " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
@@ -283,9 +306,14 @@
     X(DLV_UNPARK, "UPDATE deliveries SET due_at = CASE status WHEN 'pending'"                      \
                   " THEN next_attempt_at ELSE lease_expires_at END"                                \
                   " WHERE webhook_id = $1::text AND status IN ('pending', 'in_flight')")           \
-    X(DLV_CANCEL, "UPDATE deliveries SET status = 'failed', due_at = NULL, lease_owner = NULL,"    \
-                  " lease_expires_at = 0, updated_at = $2::bigint"                                 \
-                  " WHERE webhook_id = $1::text AND status IN ('pending', 'in_flight')")           \
+    /* Answers how many rows left each status: the sub-select locks them                           \
+     * and reads the status of their latest version. */                                            \
+    X(DLV_CANCEL, "WITH cancelled AS (UPDATE deliveries d SET status = 'failed', due_at = NULL,"   \
+                  " lease_owner = NULL, lease_expires_at = 0, updated_at = $2::bigint"             \
+                  " FROM (SELECT id, status FROM deliveries WHERE webhook_id = $1::text"           \
+                  " AND status IN ('pending', 'in_flight') FOR UPDATE) o"                          \
+                  " WHERE d.id = o.id RETURNING o.status)"                                         \
+                  " SELECT status, COUNT(*) FROM cancelled GROUP BY status")                       \
                                                                                                    \
     /* ON CONFLICT: a record retried after its COMMIT's answer was lost                            \
      * must not fail on its own attempt ids forever. */                                            \
@@ -316,8 +344,12 @@
                   " FROM attempts WHERE account_id = $1::text AND started_at >= $2::bigint"        \
                   " GROUP BY bucket ORDER BY bucket")                                              \
                                                                                                    \
-    X(STATS_DELIVERIES, "SELECT status, COUNT(*) FROM deliveries GROUP BY status")                 \
-    X(STATS_EVENTS, "SELECT COUNT(*) FROM events")                                                 \
-    X(STATS_ATTEMPTS, "SELECT COUNT(*) FROM attempts")
+    /* A write transaction's count deltas (postgres.c, counts_flush), its                          \
+     * last statement: $1 slot, $2 names in cnt_names order, $3 deltas. */                         \
+    X(COUNTS_ADD,                                                                                  \
+      PG_COUNTS_ADD("$1::int", "x.name, x.n", "unnest($2::text[], $3::bigint[]) AS x(name, n)"))   \
+    /* O(1) in the tables: at most 64 slots of six names. The sums are                             \
+     * cast back to bigint: SUM(bigint) is numeric. */                                             \
+    X(STATS, "SELECT name, SUM(n)::bigint FROM counts GROUP BY name")
 
 #endif

@@ -1705,6 +1705,197 @@ static void test_stats(void **state)
     assert_int_equal(s1.succeeded - s0.succeeded, 1);
 }
 
+/* What stats should have moved by since a first reading; pending here is
+ * pending only (stats' includes in_flight). */
+struct tally {
+    int64_t events, pending, in_flight, succeeded, failed, attempts;
+};
+
+static void check_stats(struct fx *f, const struct store_stats *s0, const struct tally *t, int line)
+{
+    struct store_stats s;
+    assert_int_equal(OPS(f)->stats(f->s, &s), 0);
+    struct store_stats d = {
+        .events = s.events - s0->events,
+        .pending = s.pending - s0->pending,
+        .in_flight = s.in_flight - s0->in_flight,
+        .succeeded = s.succeeded - s0->succeeded,
+        .failed = s.failed - s0->failed,
+        .attempts = s.attempts - s0->attempts,
+    };
+    if (d.events != t->events || d.pending != t->pending + t->in_flight ||
+        d.in_flight != t->in_flight || d.succeeded != t->succeeded || d.failed != t->failed ||
+        d.attempts != t->attempts)
+        fail_msg("line %d: stats moved by events %lld pending %lld in_flight %lld succeeded %lld"
+                 " failed %lld attempts %lld; expected %lld %lld %lld %lld %lld %lld",
+                 line, (long long)d.events, (long long)d.pending, (long long)d.in_flight,
+                 (long long)d.succeeded, (long long)d.failed, (long long)d.attempts,
+                 (long long)t->events, (long long)(t->pending + t->in_flight),
+                 (long long)t->in_flight, (long long)t->succeeded, (long long)t->failed,
+                 (long long)t->attempts);
+}
+#define CHECK_STATS() check_stats(f, &s0, &t, __LINE__)
+
+/* Every way a delivery changes status, and every insert of an event or an
+ * attempt, moves stats by exactly what it did: the PostgreSQL backend
+ * keeps them in a table of its own, SQLite partly too. */
+static void test_stats_follow_every_transition(void **state)
+{
+    struct fx *f = *state;
+    drain(f);
+    struct store_stats s0;
+    assert_int_equal(OPS(f)->stats(f->s, &s0), 0);
+    struct tally t = {0};
+    char hook[HERALD_ID_MAX];
+    mk_webhook(f, f->acct, "h", "[\"post.*\"]", true, T0, hook);
+
+    /* Ingest: a pending delivery per event; a repeated key adds nothing. */
+    for (int i = 0; i < 3; i++)
+        ingest1(f, f->acct, "post.published", T0 + i);
+    t.events += 3;
+    t.pending += 3;
+    CHECK_STATS();
+    struct store_ingest key;
+    ev_init(&key, f->acct, "post.published", "{}", T0 + 3);
+    key.idempotency_key = "stats-key";
+    assert_int_equal(OPS(f)->ingest(f->s, &key, 1), 0);
+    t.events++;
+    t.pending++;
+    CHECK_STATS();
+    ev_init(&key, f->acct, "post.published", "{}", T0 + 4);
+    key.idempotency_key = "stats-key";
+    assert_int_equal(OPS(f)->ingest(f->s, &key, 1), 0);
+    assert_true(key.duplicate);
+    CHECK_STATS();
+
+    /* Born leased (the group commit's hand-off), where the backend has it. */
+    if (OPS(f)->ingest_hands_off) {
+        struct store_claims leased = {0};
+        ev_init(&key, f->acct, "post.published", "{}", T0 + 5);
+        key.lease_owner = "stats-d0";
+        key.lease_until = FAR;
+        key.leased = &leased;
+        assert_int_equal(OPS(f)->ingest(f->s, &key, 1), 0);
+        store_claims_clear(&leased);
+        t.events++;
+        t.in_flight++;
+        CHECK_STATS();
+    }
+
+    /* A claim of pending rows moves them; past their lease, a claim of
+     * the same rows (still in flight) moves only the pending ones. */
+    struct store_claim *k1, *k2, *k;
+    assert_int_equal(claim(f, "stats-d1", T0 + 10, T0 + 20, 2, &k1), 2);
+    t.pending -= 2;
+    t.in_flight += 2;
+    CHECK_STATS();
+    assert_int_equal(claim(f, "stats-d2", T0 + 30, T0 + HOUR, 4, &k2), 4);
+    assert_true(claimed(k2, 4, k1[0].delivery_id));
+    assert_true(claimed(k2, 4, k1[1].delivery_id));
+    t.pending -= 2;
+    t.in_flight += 2;
+    CHECK_STATS();
+
+    /* One result of each outcome. */
+    struct store_result r[3] = {
+        result_for(&k2[0], 1, T0 + 40, STORE_SUCCEEDED, 200),
+        result_for(&k2[1], 1, T0 + 40, STORE_RETRY, 500),
+        result_for(&k2[2], 1, T0 + 40, STORE_FAILED, 500),
+    };
+    r[1].next_attempt_at = T0 + 50;
+    assert_int_equal(OPS(f)->record(f->s, "stats-d2", r, 3, NULL, 0), 0);
+    t.in_flight -= 3;
+    t.succeeded++;
+    t.pending++;
+    t.failed++;
+    t.attempts += 3;
+    CHECK_STATS();
+    /* A late result under a lost lease: its attempt is logged, no move. */
+    size_t late = strcmp(k1[0].delivery_id, k2[3].delivery_id) == 0 ? 0 : 1;
+    struct store_result lost = result_for(&k1[late], 1, T0 + 41, STORE_SUCCEEDED, 200);
+    assert_int_equal(OPS(f)->record(f->s, "stats-d1", &lost, 1, NULL, 0), 0);
+    t.attempts++;
+    CHECK_STATS();
+    store_claims_free(k1, 2);
+
+    /* Deferred: pending again. */
+    struct store_deferral back = {.until = T0 + 2 * HOUR, .lease_until = k2[3].lease_until};
+    memcpy(back.delivery_id, k2[3].delivery_id, sizeof back.delivery_id);
+    assert_int_equal(OPS(f)->defer(f->s, "stats-d2", &back, 1, T0 + 45), 0);
+    t.in_flight--;
+    t.pending++;
+    CHECK_STATS();
+
+    /* Released: pending again (the retry, due at T0 + 50, is claimed).
+     * Owners are this test's own: other tests leave rows leased. */
+    assert_int_equal(claim(f, "stats-d3", T0 + 60, T0 + HOUR, 10, &k), 1);
+    store_claims_free(k, 1);
+    t.pending--;
+    t.in_flight++;
+    CHECK_STATS();
+    assert_int_equal(OPS(f)->release(f->s, "stats-d3", T0 + 70), 0);
+    t.in_flight--;
+    t.pending++;
+    CHECK_STATS();
+
+    /* Resent: from failed, from succeeded, and a pending one (no move). */
+    assert_int_equal(OPS(f)->delivery_retry(f->s, f->acct, k2[2].delivery_id, T0 + 80), 0);
+    t.failed--;
+    t.pending++;
+    CHECK_STATS();
+    assert_int_equal(OPS(f)->delivery_retry(f->s, f->acct, k2[0].delivery_id, T0 + 80), 0);
+    t.succeeded--;
+    t.pending++;
+    CHECK_STATS();
+    assert_int_equal(OPS(f)->delivery_retry(f->s, f->acct, k2[1].delivery_id, T0 + 80), 0);
+    CHECK_STATS();
+    store_claims_free(k2, 4);
+
+    /* Every due row fails; recover makes them pending again. */
+    size_t n = claim(f, "stats-d4", T0 + 100, T0 + HOUR, 10, &k);
+    assert_int_equal(n, 3);
+    t.pending -= 3;
+    t.in_flight += 3;
+    CHECK_STATS();
+    struct store_result fr[3];
+    for (size_t i = 0; i < n; i++)
+        fr[i] = result_for(&k[i], 2, T0 + 110, STORE_FAILED, 500);
+    assert_int_equal(OPS(f)->record(f->s, "stats-d4", fr, n, NULL, 0), 0);
+    store_claims_free(k, n);
+    t.in_flight -= 3;
+    t.failed += 3;
+    t.attempts += 3;
+    CHECK_STATS();
+    int64_t count = 0;
+    assert_int_equal(OPS(f)->recover(f->s, f->acct, hook, T0, T0 + HOUR, T0 + 200, &count), 0);
+    assert_int_equal(count, 3);
+    t.failed -= 3;
+    t.pending += 3;
+    CHECK_STATS();
+
+    /* Disabling parks and enabling unparks: no status moves. */
+    struct store_webhook w = get_webhook(f, f->acct, hook);
+    w.enabled = false;
+    assert_int_equal(OPS(f)->webhook_update(f->s, &w), 0);
+    CHECK_STATS();
+    w.enabled = true;
+    assert_int_equal(OPS(f)->webhook_update(f->s, &w), 0);
+    store_webhook_release(&w);
+    CHECK_STATS();
+
+    /* Deleting the webhook fails its pending and in-flight deliveries. */
+    assert_int_equal(claim(f, "stats-d5", T0 + 300, T0 + HOUR, 1, &k), 1);
+    store_claims_free(k, 1);
+    t.pending--;
+    t.in_flight++;
+    CHECK_STATS();
+    assert_true(t.pending > 0 && t.in_flight > 0);
+    assert_int_equal(OPS(f)->webhook_delete(f->s, f->acct, hook, T0 + 400), 0);
+    t.failed += t.pending + t.in_flight;
+    t.pending = t.in_flight = 0;
+    CHECK_STATS();
+}
+
 static void test_webhook_delete_cancels(void **state)
 {
     struct fx *f = *state;
@@ -1928,6 +2119,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempt_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_follow_every_transition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defer_stale_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_delete_cancels, setup, teardown),

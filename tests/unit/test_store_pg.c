@@ -589,6 +589,8 @@ static void test_idempotency_lost_race(void **state)
     char held[HERALD_ID_MAX];
     raw_hold_key(f, holder, "race-key", held);
 
+    struct store_stats s0, s1;
+    assert_int_equal(OPS(f->s)->stats(f->s, &s0), 0);
     struct bg_ingest b = {.s = f->s, .n = 2};
     keyed_item(&b.it[0], f->acct, "race-key");
     keyed_item(&b.it[1], f->acct, NULL);
@@ -607,6 +609,10 @@ static void test_idempotency_lost_race(void **state)
     assert_false(b.it[1].duplicate);
     assert_int_equal(b.it[1].deliveries, 1);
     assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM events"), 2);
+    /* stats counts the one event our insert stored, not the one it sent
+     * and skipped (the raw event went around the counts). */
+    assert_int_equal(OPS(f->s)->stats(f->s, &s1), 0);
+    assert_int_equal(s1.events - s0.events, 1);
 }
 
 /* Two writers take the same two keys in opposite orders: PostgreSQL
@@ -648,6 +654,207 @@ static void test_idempotency_deadlock(void **state)
     assert_int_equal(b.it[1].duplicate, holder_won);
     assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM events WHERE idempotency_key = 'k1'"), 1);
     assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM events WHERE idempotency_key = 'k2'"), 1);
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+/* stats (the counts table) equals the tables counted directly. */
+static void check_exact(struct fx *f, struct store *s, int line)
+{
+    struct store_stats st;
+    assert_int_equal(OPS(s)->stats(s, &st), 0);
+    static const char *const q[5] = {
+        "SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'in_flight')",
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'in_flight'",
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'",
+        "SELECT COUNT(*) FROM deliveries WHERE status = 'failed'",
+        "SELECT COUNT(*) FROM events",
+    };
+    int64_t got[6] = {st.pending, st.in_flight, st.succeeded, st.failed, st.events, st.attempts};
+    for (int i = 0; i < 6; i++) {
+        long long want = schema_int(f, i < 5 ? q[i] : "SELECT COUNT(*) FROM attempts");
+        if (got[i] != want)
+            fail_msg("line %d: figure %d of stats is %lld, the table says %lld", line, i,
+                     (long long)got[i], want);
+    }
+}
+#define CHECK_EXACT(s) check_exact(f, (s), __LINE__)
+
+static struct store_result result_of(const struct store_claim *c, enum store_outcome o, int64_t t)
+{
+    struct store_result r = {
+        .delivery_id = c->delivery_id,
+        .account_id = c->account_id,
+        .event_id = c->event_id,
+        .webhook_id = c->webhook_id,
+        .event_type = c->event_type,
+        .n = c->attempts + 1,
+        .started_at = t,
+        .duration_ms = 5,
+        .response_code = o == STORE_SUCCEEDED ? 200 : 500,
+        .error = o == STORE_SUCCEEDED ? "" : "http",
+        .request_headers = "{}",
+        .outcome = o,
+        .next_attempt_at = t, /* a retry is due again at once */
+    };
+    id_new(r.attempt_id, "att", t);
+    return r;
+}
+
+struct worker {
+    struct store *s;
+    const char *acct;
+    char owner[32];
+    int rc;
+};
+
+/* One node's writer: ingests, claims (pending and expired rows alike),
+ * records every outcome, records the same batch again (a retry whose
+ * COMMIT answer was lost: same attempt ids), defers and releases. */
+static void *stats_worker(void *arg)
+{
+    struct worker *w = arg;
+    struct store *s = w->s;
+    for (int round = 0; round < 15 && w->rc == 0; round++) {
+        int64_t t = T0 + round * 100;
+        struct store_ingest it[10] = {0};
+        for (int i = 0; i < 10; i++) {
+            it[i].account_id = w->acct;
+            it[i].type = "post.published";
+            it[i].data = "{}";
+            it[i].data_len = 2;
+            id_new(it[i].id, "evt", t + i);
+            it[i].created_at = t + i;
+        }
+        if ((w->rc = OPS(s)->ingest(s, it, 10)) != 0)
+            break;
+        struct store_claim *c;
+        size_t n;
+        /* Short leases: other rounds and nodes reclaim rows in flight. */
+        if ((w->rc = OPS(s)->claim_due(s, w->owner, t + 50, t + 60, 12, &c, &n)) != 0)
+            break;
+        struct store_result r[12];
+        struct store_deferral d[12];
+        size_t nr = 0, nd = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % 4 == 3) {
+                d[nd] = (struct store_deferral){.until = t + 70, .lease_until = c[i].lease_until};
+                memcpy(d[nd++].delivery_id, c[i].delivery_id, HERALD_ID_MAX);
+            } else {
+                r[nr++] = result_of(&c[i], (enum store_outcome)(i % 3), t + 55);
+            }
+        }
+        if (nr > 0 && (w->rc = OPS(s)->record(s, w->owner, r, nr, NULL, 0)) == 0)
+            w->rc = OPS(s)->record(s, w->owner, r, nr, NULL, 0);
+        if (w->rc == 0 && nd > 0)
+            w->rc = OPS(s)->defer(s, w->owner, d, nd, t + 56);
+        store_claims_free(c, n);
+        if (w->rc == 0 && (w->rc = OPS(s)->claim_due(s, w->owner, t + 80, FAR, 3, &c, &n)) == 0) {
+            store_claims_free(c, n);
+            w->rc = OPS(s)->release(s, w->owner, t + 90);
+        }
+    }
+    return NULL;
+}
+
+/* Several nodes writing at once keep stats exact, and so does each kind
+ * of write alone: a delivery born leased, a record retried with the same
+ * attempt ids, a webhook deleted with deliveries in flight. */
+static void test_stats_exact(void **state)
+{
+    NEED_PG();
+    struct fx *f = *state;
+    CHECK_EXACT(f->s);
+    struct store_ingest born = {0};
+    born.account_id = f->acct;
+    born.type = "post.published";
+    born.data = "{}";
+    born.data_len = 2;
+    id_new(born.id, "evt", T0);
+    born.created_at = T0;
+    born.lease_owner = "node-a";
+    born.lease_until = T0 + 10;
+    assert_int_equal(OPS(f->s)->ingest(f->s, &born, 1), 0);
+    assert_int_equal(born.deliveries, 1);
+    CHECK_EXACT(f->s);
+    struct store_claim *c;
+    size_t n;
+    assert_int_equal(OPS(f->s)->claim_due(f->s, "node-a", T0 + 20, T0 + 30, 10, &c, &n), 0);
+    assert_int_equal(n, 1); /* its lease expired: claimed, still in flight */
+    CHECK_EXACT(f->s);
+    struct store_result r = result_of(&c[0], STORE_SUCCEEDED, T0 + 25);
+    assert_int_equal(OPS(f->s)->record(f->s, "node-a", &r, 1, NULL, 0), 0);
+    CHECK_EXACT(f->s);
+    assert_int_equal(OPS(f->s)->record(f->s, "node-a", &r, 1, NULL, 0), 0);
+    assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM attempts"), 1);
+    CHECK_EXACT(f->s);
+    store_claims_free(c, n);
+
+    enum { NODES = 2, WORKERS = 4 };
+    struct store *node[NODES] = {f->s};
+    assert_int_equal(store_open(f->url, 4, &node[1]), 0);
+    struct worker w[WORKERS];
+    pthread_t th[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        w[i] = (struct worker){.s = node[i % NODES], .acct = f->acct};
+        snprintf(w[i].owner, sizeof w[i].owner, "node-%d/%d", i % NODES, i);
+        assert_int_equal(pthread_create(&th[i], NULL, stats_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].rc, 0);
+    }
+    CHECK_EXACT(node[1]);
+    store_close(node[1]);
+    assert_int_equal(OPS(f->s)->claim_due(f->s, "node-z", T0 + HOUR, FAR, 5, &c, &n), 0);
+    assert_int_equal(n, 5);
+    store_claims_free(c, n);
+    CHECK_EXACT(f->s);
+    assert_true(schema_int(f, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'") > 0);
+    assert_int_equal(OPS(f->s)->webhook_delete(f->s, f->acct, f->hook, T0 + HOUR), 0);
+    CHECK_EXACT(f->s);
+    assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM deliveries"
+                                   " WHERE status IN ('pending', 'in_flight')"),
+                     0);
+}
+
+/* A database written before the counts table existed (schema version 2)
+ * reports the same stats once migrated. */
+static void test_stats_migration(void **state)
+{
+    NEED_PG();
+    struct fx *f = *state;
+    ingest_n(f->s, f->acct, 5, T0);
+    struct store_claim *c;
+    size_t n;
+    assert_int_equal(OPS(f->s)->claim_due(f->s, "node-a", T0 + 10, FAR, 3, &c, &n), 0);
+    assert_int_equal(n, 3);
+    struct store_result r[2] = {result_of(&c[0], STORE_SUCCEEDED, T0 + 20),
+                                result_of(&c[1], STORE_FAILED, T0 + 20)};
+    assert_int_equal(OPS(f->s)->record(f->s, "node-a", r, 2, NULL, 0), 0);
+    store_claims_free(c, n);
+    struct store_stats before, after;
+    assert_int_equal(OPS(f->s)->stats(f->s, &before), 0);
+    assert_int_equal(before.events, 5);
+    assert_int_equal(before.attempts, 2);
+    assert_int_equal(before.pending, 3); /* with the one in flight */
+    assert_int_equal(before.in_flight, 1);
+    assert_int_equal(before.succeeded, 1);
+    assert_int_equal(before.failed, 1);
+    store_close(f->s);
+    f->s = NULL;
+
+    /* Back to version 2, as an older herald left it. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SET search_path = %s; DROP TABLE counts;"
+             " UPDATE schema_version SET version = 2",
+             f->schema);
+    admin_sql(sql);
+    assert_int_equal(store_open(f->url, 4, &f->s), 0);
+    assert_int_equal(OPS(f->s)->stats(f->s, &after), 0);
+    assert_memory_equal(&before, &after, sizeof before);
+    CHECK_EXACT(f->s);
 }
 
 /* ---- migrations ------------------------------------------------------ */
@@ -812,6 +1019,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_lost_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_deadlock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_migrations, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_notify_wakes_other_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup_cluster, teardown_cluster),
