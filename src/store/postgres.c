@@ -124,8 +124,11 @@ enum cnt {
 };
 static const char *const cnt_names[CNT__N] = {"attempts",  "events",  "failed",
                                               "in_flight", "pending", "succeeded"};
-/* Slots of the counts table a node's connections spread over. */
-#define COUNT_SLOTS 64
+/* Slots of the counts table connections spread over: more than a node's
+ * largest pool (--db-pool, at most 256), so a node's connections never
+ * share one, and enough that two nodes' ranges (from random starts) seldom
+ * overlap; only the slots in use have rows, so a scrape stays small. */
+#define COUNT_SLOTS 1024
 
 struct conn_counts {
     int slot;

@@ -167,6 +167,7 @@ static const char *const pg_migrations[] = {
      * seldom update the same row. Seeded here from the tables, with
      * writers held off (SHARE) so the seed is exact when it commits. */
     "LOCK TABLE deliveries, events, attempts IN SHARE MODE;"
+    "DROP TABLE IF EXISTS counts;" /* left by a downgrade that reset the version */
     "CREATE TABLE counts ("
     "  slot INTEGER NOT NULL,"
     "  name TEXT COLLATE \"C\" NOT NULL,"

@@ -348,7 +348,7 @@
      * last statement: $1 slot, $2 names in cnt_names order, $3 deltas. */                         \
     X(COUNTS_ADD,                                                                                  \
       PG_COUNTS_ADD("$1::int", "x.name, x.n", "unnest($2::text[], $3::bigint[]) AS x(name, n)"))   \
-    /* O(1) in the tables: at most 64 slots of six names. The sums are                             \
+    /* O(1) in the tables: at most six rows per slot (COUNT_SLOTS). The sums are                   \
      * cast back to bigint: SUM(bigint) is numeric. */                                             \
     X(STATS, "SELECT name, SUM(n)::bigint FROM counts GROUP BY name")
 

@@ -701,6 +701,19 @@ static struct store_result result_of(const struct store_claim *c, enum store_out
     return r;
 }
 
+/* One post.published event of the fixture's account, created at t. */
+static struct store_ingest plain_item(struct fx *f, int64_t t)
+{
+    struct store_ingest it = {0};
+    it.account_id = f->acct;
+    it.type = "post.published";
+    it.data = "{}";
+    it.data_len = 2;
+    id_new(it.id, "evt", t);
+    it.created_at = t;
+    return it;
+}
+
 struct worker {
     struct store *s;
     const char *acct;
@@ -765,13 +778,7 @@ static void test_stats_exact(void **state)
     NEED_PG();
     struct fx *f = *state;
     CHECK_EXACT(f->s);
-    struct store_ingest born = {0};
-    born.account_id = f->acct;
-    born.type = "post.published";
-    born.data = "{}";
-    born.data_len = 2;
-    id_new(born.id, "evt", T0);
-    born.created_at = T0;
+    struct store_ingest born = plain_item(f, T0);
     born.lease_owner = "node-a";
     born.lease_until = T0 + 10;
     assert_int_equal(OPS(f->s)->ingest(f->s, &born, 1), 0);
@@ -816,6 +823,70 @@ static void test_stats_exact(void **state)
     assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM deliveries"
                                    " WHERE status IN ('pending', 'in_flight')"),
                      0);
+}
+
+struct bg_record {
+    struct store *s;
+    struct store_result r;
+    int rc;
+};
+
+static void *bg_record_run(void *arg)
+{
+    struct bg_record *b = arg;
+    b->rc = OPS(b->s)->record(b->s, "node-a", &b->r, 1, NULL, 0);
+    return NULL;
+}
+
+/* A write transaction run again keeps only its last try's counts. A
+ * holder takes every count row, so the record waits at its counts upsert
+ * with its deltas made; the holder then asks for the delivery the record
+ * has locked, and PostgreSQL fails the record (its deadlock_timeout fires
+ * first: the holder's is 10 s), which runs again once the holder commits.
+ * Deltas carried from the failed try would count the result twice. */
+static void test_stats_retried_write(void **state)
+{
+    NEED_PG();
+    struct fx *f = *state;
+    struct store_ingest it = plain_item(f, T0);
+    assert_int_equal(OPS(f->s)->ingest(f->s, &it, 1), 0);
+    struct store_claim *c;
+    size_t n;
+    assert_int_equal(OPS(f->s)->claim_due(f->s, "node-a", T0, FAR, 10, &c, &n), 0);
+    assert_int_equal(n, 1);
+    CHECK_EXACT(f->s);
+
+    PGconn *holder = raw_conn(f);
+    /* Rows for every slot (COUNT_SLOTS in postgres.c), so that the
+     * record's upsert meets a held row whichever connection it runs on
+     * (zeros change no figure). */
+    assert_int_equal(raw_exec(holder, "INSERT INTO counts (slot, name, n)"
+                                      " SELECT s, x, 0 FROM generate_series(0, 1023) s,"
+                                      " unnest(ARRAY['attempts', 'in_flight', 'succeeded']) x"
+                                      " ON CONFLICT DO NOTHING"),
+                     PGRES_COMMAND_OK);
+    assert_int_equal(raw_exec(holder, "SET deadlock_timeout = '10s'"), PGRES_COMMAND_OK);
+    assert_int_equal(raw_exec(holder, "BEGIN"), PGRES_COMMAND_OK);
+    assert_int_equal(raw_exec(holder, "UPDATE counts SET n = n"), PGRES_COMMAND_OK);
+    struct bg_record b = {.s = f->s, .r = result_of(&c[0], STORE_SUCCEEDED, T0 + 5)};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, bg_record_run, &b), 0);
+    wait_for_lock_waiter(f); /* the record, at its counts */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE deliveries SET updated_at = updated_at WHERE id = '%s'",
+             c[0].delivery_id);
+    /* Returns once the record's try has been failed and rolled back. */
+    assert_int_equal(raw_exec(holder, sql), PGRES_COMMAND_OK);
+    assert_int_equal(raw_exec(holder, "COMMIT"), PGRES_COMMAND_OK);
+    pthread_join(th, NULL);
+    PQfinish(holder);
+
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM attempts"), 1);
+    assert_int_equal(schema_int(f, "SELECT COUNT(*) FROM deliveries WHERE status = 'succeeded'"),
+                     1);
+    CHECK_EXACT(f->s);
+    store_claims_free(c, n);
 }
 
 /* A database written before the counts table existed (schema version 2)
@@ -1020,6 +1091,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_lost_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_deadlock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_retried_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_migrations, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_notify_wakes_other_node, setup, teardown),
