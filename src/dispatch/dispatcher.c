@@ -592,8 +592,9 @@ static void release_held(struct dispatcher *d, struct wh *w, int64_t now)
     d->held_next = INT64_MAX;
     for (size_t i = 0; i < d->n_held; i++) {
         struct held *h = &d->held[i];
-        if (w ? h->w != w : start_by(d, h->lease_until) > now) {
-            d->held_next = min64(d->held_next, start_by(d, h->lease_until));
+        int64_t due = start_by(d, h->lease_until);
+        if (w ? h->w != w : due > now) {
+            d->held_next = min64(d->held_next, due);
             d->held[kept++] = *h;
             continue;
         }

@@ -2024,9 +2024,10 @@ static int recover_tx(struct pg_conn *c, void *arg)
     pgp_int(&p, x->until > 0 ? x->until : INT64_MAX);
     PGresult *r;
     rc = run(c, PS_DLV_RECOVER, &p, &r);
-    if (rc == 0)
+    if (rc == 0) {
         x->count = pg_changes(r);
-    count_move(c, CNT_FAILED, CNT_PENDING, x->count);
+        count_move(c, CNT_FAILED, CNT_PENDING, x->count);
+    }
     PQclear(r);
     if (rc == 0 && x->count > 0 && enabled)
         rc = notify(c);
@@ -2343,8 +2344,8 @@ static void pg_close(struct store *s)
 static int conn_setup(PGconn *pq, void *arg)
 {
     (void)arg;
-    /* JIT compiling costs tens of milliseconds on big scans (counts) and
-     * buys nothing for these short statements. Custom plans: every
+    /* JIT compiling costs tens of milliseconds on big scans (the lists'
+     * totals) and buys nothing for these short statements. Custom plans: every
      * execution is planned with its parameters, so "($1 IS NULL OR …)"
      * filters fold away and LIMIT $n is known; parsing is still saved. */
     PGresult *r = PQexec(pq, "SET jit = off; SET plan_cache_mode = force_custom_plan");
