@@ -1640,19 +1640,19 @@ struct record_batch {
     struct ingest_plan emit;
     size_t n_emit;
     bool soon; /* a retry is due within NOTIFY_SOON_MS */
-    struct pg_array att[13];
-    struct pg_array dlv[5];
+    struct pg_array att[14];
+    struct pg_array dlv[6];
     struct pg_array wh[4];
     struct pg_array lock;     /* every webhook touched, for WH_LOCK */
     struct pg_array disabled; /* webhooks a result disables */
 };
 
-static const uint32_t att_oids[13] = {
+static const uint32_t att_oids[14] = {
     PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT,  PG_OID_INT4, PG_OID_INT8,
-    PG_OID_INT8, PG_OID_INT4, PG_OID_TEXT, PG_OID_BOOL, PG_OID_BYTEA, PG_OID_TEXT,
+    PG_OID_INT8, PG_OID_INT4, PG_OID_TEXT, PG_OID_BOOL, PG_OID_BYTEA, PG_OID_TEXT, PG_OID_TEXT,
 };
-static const uint32_t dlv_oids[5] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4, PG_OID_INT8,
-                                     PG_OID_INT8};
+static const uint32_t dlv_oids[6] = {PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4,
+                                     PG_OID_INT8, PG_OID_INT8, PG_OID_TEXT};
 static const uint32_t wh_oids[4] = {PG_OID_TEXT, PG_OID_INT8, PG_OID_BOOL, PG_OID_INT8};
 
 static void batch_attempts(struct record_batch *b)
@@ -1673,6 +1673,7 @@ static void batch_attempts(struct record_batch *b)
         pga_bool(&a[10], r->outcome == STORE_SUCCEEDED);
         pga_bytes(&a[11], r->response_body, r->response_len);
         pga_text(&a[12], r->request_headers);
+        pga_text(&a[13], r->account_id); /* NULL: the statement looks it up */
     }
 }
 
@@ -1709,6 +1710,7 @@ static void batch_deliveries(struct record_batch *b, size_t *idx)
         pga_i32(&b->dlv[2], r->n);
         pga_i64(&b->dlv[3], r->next_attempt_at);
         pga_i64(&b->dlv[4], r->started_at + r->duration_ms);
+        pga_text(&b->dlv[5], b->owner);
         if (r->outcome == STORE_RETRY && r->next_attempt_at <= soon)
             b->soon = true;
     }
@@ -1789,13 +1791,10 @@ static int batch_build(struct record_batch *b)
     return rc;
 }
 
-static int run_arrays(struct pg_conn *c, enum ps st, const char *owner, struct pg_array *a,
-                      size_t n, PGresult **out)
+static int run_arrays(struct pg_conn *c, enum ps st, struct pg_array *a, size_t n, PGresult **out)
 {
     struct pg_params p;
     pgp_init(&p);
-    if (owner)
-        pgp_text(&p, owner);
     for (size_t k = 0; k < n; k++)
         pgp_array(&p, &a[k]);
     return run(c, st, &p, out);
@@ -1805,7 +1804,7 @@ static int run_arrays(struct pg_conn *c, enum ps st, const char *owner, struct p
 static int record_attempts(struct pg_conn *c, struct record_batch *b)
 {
     PGresult *r;
-    int rc = run_arrays(c, PS_ATT_INSERT, NULL, b->att, ARRAY_SIZE(b->att), &r);
+    int rc = run_arrays(c, PS_ATT_INSERT, b->att, ARRAY_SIZE(b->att), &r);
     if (rc == 0)
         count_add(c, CNT_ATTEMPTS, pg_changes(r));
     PQclear(r);
@@ -1817,7 +1816,7 @@ static int record_attempts(struct pg_conn *c, struct record_batch *b)
 static int record_results(struct pg_conn *c, struct record_batch *b)
 {
     PGresult *r;
-    int rc = run_arrays(c, PS_DLV_RESULT, b->owner, b->dlv, ARRAY_SIZE(b->dlv), &r);
+    int rc = run_arrays(c, PS_DLV_RESULT, b->dlv, ARRAY_SIZE(b->dlv), &r);
     for (int k = 0; rc == 0 && k < PQntuples(r); k++)
         count_move(c, CNT_IN_FLIGHT, cnt_index(pgr_str(r, k, 0)), 1);
     PQclear(r);
@@ -1852,13 +1851,13 @@ static int record_tx(struct pg_conn *c, void *arg)
     struct record_batch *b = arg;
     int rc = 0;
     if (b->n > 0) {
-        rc = run_arrays(c, PS_WH_LOCK, NULL, &b->lock, 1, NULL);
+        rc = run_arrays(c, PS_WH_LOCK, &b->lock, 1, NULL);
         if (rc == 0)
             rc = record_attempts(c, b);
         if (rc == 0)
             rc = record_results(c, b);
         if (rc == 0)
-            rc = run_arrays(c, PS_WH_EXECUTED, NULL, b->wh, ARRAY_SIZE(b->wh), NULL);
+            rc = run_arrays(c, PS_WH_EXECUTED, b->wh, ARRAY_SIZE(b->wh), NULL);
         if (rc == 0)
             rc = record_disables(c, b);
     }
@@ -1919,28 +1918,32 @@ struct deferrals {
 static int defer_tx(struct pg_conn *c, void *arg)
 {
     struct deferrals *x = arg;
-    struct pg_array ids, until, lease;
+    struct pg_array ids, until, lease, owners;
     pga_init(&ids, PG_OID_TEXT);
     pga_init(&until, PG_OID_INT8);
     pga_init(&lease, PG_OID_INT8);
+    pga_init(&owners, PG_OID_TEXT);
     for (size_t i = 0; i < x->n; i++) {
         pga_text(&ids, x->d[i].delivery_id);
         pga_i64(&until, x->d[i].until);
         pga_i64(&lease, x->d[i].lease_until);
+        pga_text(&owners, x->owner);
     }
     int rc = pga_finish(&ids);
     if (rc == 0)
         rc = pga_finish(&until);
     if (rc == 0)
         rc = pga_finish(&lease);
+    if (rc == 0)
+        rc = pga_finish(&owners);
     if (rc == 0) {
         struct pg_params p;
         pgp_init(&p);
-        pgp_text(&p, x->owner);
         pgp_int(&p, x->now);
         pgp_array(&p, &ids);
         pgp_array(&p, &until);
         pgp_array(&p, &lease);
+        pgp_array(&p, &owners);
         PGresult *r;
         rc = run(c, PS_DLV_DEFER, &p, &r);
         if (rc == 0)
@@ -1950,6 +1953,7 @@ static int defer_tx(struct pg_conn *c, void *arg)
     pga_release(&ids);
     pga_release(&until);
     pga_release(&lease);
+    pga_release(&owners);
     return rc;
 }
 

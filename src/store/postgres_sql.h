@@ -2,7 +2,8 @@
  * postgres_sql.h — every SQL statement of the PostgreSQL backend, in one
  * table.
  *
- * Private to postgres.c. PG_STATEMENTS(X) expands X(NAME, "sql") once per
+ * Private to postgres.c (and test_store_pg.c, which checks the plans of
+ * the hot ones). PG_STATEMENTS(X) expands X(NAME, "sql") once per
  * statement; postgres.c turns it into an enum (PS_NAME) and prepares every
  * statement (PQprepare, named after the enum) once per pooled connection
  * when it connects, so a typo fails the open rather than a request.
@@ -269,24 +270,33 @@
                     " ORDER BY due_at LIMIT 1")                                                    \
     /* One row per delivery (the first result of a delivery wins, as the                           \
      * sequential SQLite loop does: the second finds no lease). Only a                             \
-     * delivery still leased to owner changes. */                                                  \
+     * delivery still leased to the result's owner changes; a set lease                            \
+     * means in_flight (every move out of in_flight clears it).                                    \
+     * Each row carries its owner, and nothing else restricts deliveries,                          \
+     * so that the primary key is the one way in: with "lease_owner = $1                           \
+     * AND status = 'in_flight'" the planner, whose statistics never know                          \
+     * how many rows this node holds leased, hashed a bitmap of the lease                          \
+     * index ANDed with a whole scan of deliveries_webhook_active, every                           \
+     * unfinished delivery, on every record: O(backlog) per batch. */                              \
     X(DLV_RESULT, "UPDATE deliveries SET status = x.status, attempts = x.n,"                       \
                   " next_attempt_at = CASE WHEN x.status = 'pending' THEN x.next"                  \
                   " ELSE deliveries.next_attempt_at END,"                                          \
                   " due_at = CASE WHEN x.status = 'pending' AND " PG_DLV_WEBHOOK_ENABLED           \
                   " THEN x.next ELSE NULL END,"                                                    \
                   " lease_owner = NULL, lease_expires_at = 0, updated_at = x.end_at"               \
-                  " FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[])"    \
-                  " AS x(id, status, n, next, end_at)"                                             \
-                  " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"              \
-                  " AND deliveries.status = 'in_flight' RETURNING x.status")                       \
-    /* $1 owner, $2 now, $3 ids, $4 due times, $5 leases. */                                       \
+                  " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],"    \
+                  " $6::text[]) AS x(id, status, n, next, end_at, owner)"                          \
+                  " WHERE deliveries.id = x.id"                                                    \
+                  " AND deliveries.lease_owner IS NOT DISTINCT FROM x.owner RETURNING x.status")   \
+    /* $1 now, $2 ids, $3 due times, $4 leases, $5 owners: the lease checked                       \
+     * per row, as in DLV_RESULT. */                                                               \
     X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
                  " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
-                 " lease_owner = NULL, lease_expires_at = 0, updated_at = $2::bigint"              \
-                 " FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS x(id, until, lease)"     \
-                 " WHERE deliveries.id = x.id AND deliveries.lease_owner = $1::text"               \
-                 " AND deliveries.lease_expires_at = x.lease AND deliveries.status = 'in_flight'") \
+                 " lease_owner = NULL, lease_expires_at = 0, updated_at = $1::bigint"              \
+                 " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[])"                \
+                 " AS x(id, until, lease, owner) WHERE deliveries.id = x.id"                       \
+                 " AND deliveries.lease_owner IS NOT DISTINCT FROM x.owner"                        \
+                 " AND deliveries.lease_expires_at = x.lease")                                     \
     X(DLV_RELEASE, PG_DLV_REQUEUE_SET "WHERE lease_owner = $1::text AND status = 'in_flight'")     \
     /* The third column says whether its webhook still exists. */                                  \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \
@@ -320,12 +330,13 @@
     X(ATT_INSERT, "INSERT INTO attempts (id, delivery_id, event_id, webhook_id, account_id,"       \
                   " event_type, n, started_at, duration_ms, response_code, error, ok,"             \
                   " response_body, request_headers) SELECT x.id, x.dlv, x.evt, x.wh,"              \
-                  " COALESCE((SELECT d.account_id FROM deliveries d WHERE d.id = x.dlv), ''),"     \
-                  " x.type, x.n, x.started, x.dur, x.code, x.err, x.ok, x.body, x.hdrs"            \
+                  " COALESCE(x.acct, (SELECT d.account_id FROM deliveries d WHERE d.id = x.dlv),"  \
+                  " ''), x.type, x.n, x.started, x.dur, x.code, x.err, x.ok, x.body, x.hdrs"       \
                   " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"       \
                   " $6::int[], $7::bigint[], $8::bigint[], $9::int[], $10::text[],"                \
-                  " $11::boolean[], $12::bytea[], $13::text[])"                                    \
-                  " AS x(id, dlv, evt, wh, type, n, started, dur, code, err, ok, body, hdrs)"      \
+                  " $11::boolean[], $12::bytea[], $13::text[], $14::text[])"                       \
+                  " AS x(id, dlv, evt, wh, type, n, started, dur, code, err, ok, body, hdrs,"      \
+                  " acct)"                                                                         \
                   " ON CONFLICT (id) DO NOTHING")                                                  \
     /* Four leads, in the order attempt_list() picks them. */                                      \
     X(ATT_LIST_WEBHOOK, PG_ATT_LIST("a.webhook_id = $1::text"))                                    \
