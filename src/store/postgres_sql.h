@@ -277,7 +277,9 @@
      * AND status = 'in_flight'" the planner, whose statistics never know                          \
      * how many rows this node holds leased, hashed a bitmap of the lease                          \
      * index ANDed with a whole scan of deliveries_webhook_active, every                           \
-     * unfinished delivery, on every record: O(backlog) per batch. */                              \
+     * unfinished delivery, on every record: O(backlog) per batch. A NULL                          \
+     * owner must match nothing (IS NOT DISTINCT FROM would match every                            \
+     * row without a lease). */                                                                    \
     X(DLV_RESULT, "UPDATE deliveries SET status = x.status, attempts = x.n,"                       \
                   " next_attempt_at = CASE WHEN x.status = 'pending' THEN x.next"                  \
                   " ELSE deliveries.next_attempt_at END,"                                          \
@@ -286,17 +288,18 @@
                   " lease_owner = NULL, lease_expires_at = 0, updated_at = x.end_at"               \
                   " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[],"    \
                   " $6::text[]) AS x(id, status, n, next, end_at, owner)"                          \
-                  " WHERE deliveries.id = x.id"                                                    \
+                  " WHERE deliveries.id = x.id AND x.owner IS NOT NULL"                            \
                   " AND deliveries.lease_owner IS NOT DISTINCT FROM x.owner RETURNING x.status")   \
     /* $1 now, $2 ids, $3 due times, $4 leases, $5 owners: the lease checked                       \
      * per row, as in DLV_RESULT. */                                                               \
-    X(DLV_DEFER, "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"            \
-                 " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"      \
-                 " lease_owner = NULL, lease_expires_at = 0, updated_at = $1::bigint"              \
-                 " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[])"                \
-                 " AS x(id, until, lease, owner) WHERE deliveries.id = x.id"                       \
-                 " AND deliveries.lease_owner IS NOT DISTINCT FROM x.owner"                        \
-                 " AND deliveries.lease_expires_at = x.lease")                                     \
+    X(DLV_DEFER,                                                                                   \
+      "UPDATE deliveries SET status = 'pending', next_attempt_at = x.until,"                       \
+      " due_at = CASE WHEN " PG_DLV_WEBHOOK_ENABLED " THEN x.until ELSE NULL END,"                 \
+      " lease_owner = NULL, lease_expires_at = 0, updated_at = $1::bigint"                         \
+      " FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[])"                           \
+      " AS x(id, until, lease, owner) WHERE deliveries.id = x.id"                                  \
+      " AND x.owner IS NOT NULL AND deliveries.lease_owner IS NOT DISTINCT FROM x.owner"           \
+      " AND deliveries.lease_expires_at = x.lease")                                                \
     X(DLV_RELEASE, PG_DLV_REQUEUE_SET "WHERE lease_owner = $1::text AND status = 'in_flight'")     \
     /* The third column says whether its webhook still exists. */                                  \
     X(DLV_STATE, "SELECT d.status, d.lease_expires_at,"                                            \
